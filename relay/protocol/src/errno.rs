@@ -1,0 +1,91 @@
+//! The error numbers that travel in `Failed` and `Closed`: Linux's values, so that the page raises the
+//! exception CPython on Linux raises (111 becomes `ConnectionRefusedError`, and so on). Negative values are
+//! `getaddrinfo` errors, which Python raises as `socket.gaierror`.
+
+/// Operation not permitted.
+pub const EPERM: i32 = 1;
+/// Permission denied: the relay's policy refuses this destination.
+pub const EACCES: i32 = 13;
+/// Invalid argument.
+pub const EINVAL: i32 = 22;
+/// Too many open files: the session's stream quota.
+pub const EMFILE: i32 = 24;
+/// Broken pipe: writing to a stream whose peer is gone.
+pub const EPIPE: i32 = 32;
+/// Message too long (a datagram over the limit).
+pub const EMSGSIZE: i32 = 90;
+/// Address already in use.
+pub const EADDRINUSE: i32 = 98;
+/// Cannot assign requested address.
+pub const EADDRNOTAVAIL: i32 = 99;
+/// Network is unreachable.
+pub const ENETUNREACH: i32 = 101;
+/// Connection aborted.
+pub const ECONNABORTED: i32 = 103;
+/// Connection reset by peer.
+pub const ECONNRESET: i32 = 104;
+/// No buffer space available: the session's buffer or listener quota.
+pub const ENOBUFS: i32 = 105;
+/// Transport endpoint is not connected.
+pub const ENOTCONN: i32 = 107;
+/// Connection timed out.
+pub const ETIMEDOUT: i32 = 110;
+/// Connection refused.
+pub const ECONNREFUSED: i32 = 111;
+/// No route to host.
+pub const EHOSTUNREACH: i32 = 113;
+
+/// `getaddrinfo`: name or service not known.
+pub const EAI_NONAME: i32 = -2;
+/// `getaddrinfo`: temporary failure in name resolution.
+pub const EAI_AGAIN: i32 = -3;
+/// `getaddrinfo`: address family for hostname not supported.
+pub const EAI_FAMILY: i32 = -6;
+
+/// The text Linux's `strerror` (or `gai_strerror`) gives for `errno`, as CPython puts it in the exception.
+pub fn describe(errno: i32) -> &'static str {
+    match errno {
+        EPERM => "Operation not permitted",
+        EACCES => "Permission denied",
+        EINVAL => "Invalid argument",
+        EMFILE => "Too many open files",
+        EPIPE => "Broken pipe",
+        EMSGSIZE => "Message too long",
+        EADDRINUSE => "Address already in use",
+        EADDRNOTAVAIL => "Cannot assign requested address",
+        ENETUNREACH => "Network is unreachable",
+        ECONNABORTED => "Software caused connection abort",
+        ECONNRESET => "Connection reset by peer",
+        ENOBUFS => "No buffer space available",
+        ENOTCONN => "Transport endpoint is not connected",
+        ETIMEDOUT => "Connection timed out",
+        ECONNREFUSED => "Connection refused",
+        EHOSTUNREACH => "No route to host",
+        EAI_NONAME => "Name or service not known",
+        EAI_AGAIN => "Temporary failure in name resolution",
+        EAI_FAMILY => "Address family for hostname not supported",
+        _ => "Unknown error",
+    }
+}
+
+/// The errno for an I/O error the relay met on a real socket.
+pub fn from_io(err: &std::io::Error) -> i32 {
+    use std::io::ErrorKind::*;
+    if let Some(code) = err.raw_os_error() {
+        return code;
+    }
+    match err.kind() {
+        ConnectionRefused => ECONNREFUSED,
+        ConnectionReset => ECONNRESET,
+        ConnectionAborted => ECONNABORTED,
+        NotConnected => ENOTCONN,
+        AddrInUse => EADDRINUSE,
+        AddrNotAvailable => EADDRNOTAVAIL,
+        BrokenPipe => EPIPE,
+        TimedOut => ETIMEDOUT,
+        PermissionDenied => EACCES,
+        HostUnreachable => EHOSTUNREACH,
+        NetworkUnreachable => ENETUNREACH,
+        _ => EINVAL,
+    }
+}
