@@ -1,0 +1,32 @@
+//! The Soket relay: one process that serves the page and tunnels its sockets.
+//!
+//! A browser page opens one WebSocket (`/ws`, subprotocol `soket.v1`) and becomes a *session*: a virtual
+//! host with its own name and port space. Every socket the page's Python programs open travels as a stream
+//! of the [`soket_protocol`] over that WebSocket, and the relay opens the real TCP or UDP socket for it —
+//! after the egress policy agreed.
+//!
+//! # Layout
+//! - [`config`]: the command-line flags, with defaults that need none for localhost use.
+//! - [`addr`]: what a host string means as an address (every `inet_aton` form), and which addresses are
+//!   special (loopback, private, link-local, ...).
+//! - [`policy`]: the operator's allow list and the check made on every resolved address before a dial.
+//! - [`net`]: the real network (DNS and TCP dial) behind a trait, so tests can record instead of dialling.
+//! - [`vhost`]: the session's virtual host: which names and addresses are "this host", and its ports.
+//! - [`session`]: one WebSocket, its streams and their real sockets, flow control and quotas.
+//! - [`server`]: the HTTP side: static files with cross-origin isolation headers, the `/ws` upgrade with
+//!   its Origin check, `/healthz`, `/metrics`, session limits and graceful shutdown.
+//! - [`metrics`]: counters and gauges, rendered for Prometheus.
+//! - [`ratelimit`]: the per-session bytes-per-second budget.
+
+pub mod addr;
+pub mod config;
+pub mod metrics;
+pub mod net;
+pub mod policy;
+pub mod ratelimit;
+pub mod server;
+pub mod session;
+pub mod vhost;
+
+pub use config::Config;
+pub use server::Relay;

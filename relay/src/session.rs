@@ -1,0 +1,1426 @@
+//! One page session: a WebSocket, the streams multiplexed on it, and the real sockets behind them.
+//!
+//! The session task reads frames from the page, parses each into an [`Up`] once, and dispatches on it. Real
+//! sockets are served by small tasks of their own (a reader and a writer per TCP stream, an accept loop per
+//! listener, a receive loop per UDP socket) that report back through the `internal` channel and send their
+//! frames to the page through `out`, a bounded queue drained by the WebSocket writer.
+//!
+//! Everything a session holds is bounded: streams and ports by quota, bytes from the page by the credit the
+//! relay granted (a stream's queue never holds more than its window), bytes to the page by `out_budget`.
+//! A frame that breaks the protocol ends this session with a `Goodbye` naming the fault; no other session
+//! notices, and nothing a page sends makes the relay panic.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use soket_protocol::errno::{self, describe};
+use soket_protocol::{Down, GoodbyeCode, StreamId, Transport, Up, MAX_PAYLOAD};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::policy::Refusal;
+use crate::ratelimit::RateLimit;
+use crate::server::Shared;
+use crate::vhost::{Binding, Destination, VirtualHost};
+
+/// Frames waiting for the WebSocket writer. Small: the bytes they hold are bounded by `OUT_BUDGET` anyway.
+const OUT_QUEUE: usize = 64;
+/// Bytes of stream data a session may have read from real sockets but not yet sent to the page.
+const OUT_BUDGET: usize = 1024 * 1024;
+/// Most name resolutions one session may have under way.
+const RESOLUTIONS: usize = 8;
+/// Most unaccepted connections a listener may hold (Linux caps `backlog` at somaxconn likewise).
+const MAX_BACKLOG: u32 = 128;
+/// How long a closed stream's writer may go on flushing what the page sent before `close()`.
+const CLOSE_LINGER: Duration = Duration::from_secs(30);
+/// The largest datagram UDP over IPv4 carries.
+const MAX_DATAGRAM: usize = 65_507;
+
+/// What the session hands to the WebSocket writer.
+enum Out {
+    Frame(Down),
+    /// `Data` or `Datagram`, with the bytes it holds in the relay's accounts.
+    Data(Down, Buffered),
+    /// Send `Goodbye`, close the WebSocket with this reason, and stop.
+    Goodbye(GoodbyeCode, String),
+}
+
+/// Bytes held in a relay buffer: counted in the `buffered_bytes` gauge, and (for bytes on their way to the
+/// page) in the session's `out_budget`, until dropped — written, sent, or thrown away with their session.
+struct Buffered {
+    bytes: usize,
+    shared: Arc<Shared>,
+    budget: Option<Arc<Semaphore>>,
+}
+
+impl Buffered {
+    fn new(shared: &Arc<Shared>, bytes: usize, budget: Option<Arc<Semaphore>>) -> Buffered {
+        shared
+            .metrics
+            .buffered_bytes
+            .fetch_add(bytes as i64, Relaxed);
+        Buffered {
+            bytes,
+            shared: shared.clone(),
+            budget,
+        }
+    }
+}
+
+impl Drop for Buffered {
+    fn drop(&mut self) {
+        self.shared
+            .metrics
+            .buffered_bytes
+            .fetch_sub(self.bytes as i64, Relaxed);
+        if let Some(budget) = &self.budget {
+            budget.add_permits(self.bytes);
+        }
+    }
+}
+
+/// What a session's socket tasks report back to it.
+enum Internal {
+    Connected {
+        stream: StreamId,
+        result: Result<TcpStream, Failure>,
+    },
+    Incoming {
+        listener: StreamId,
+        socket: TcpStream,
+        peer: SocketAddr,
+    },
+    /// A stream's real socket failed; the stream is closed with this errno.
+    StreamError { stream: StreamId, errno: i32 },
+    /// A background operation (resolve, send to a name) finished; the frame answers it.
+    Reply(Down),
+}
+
+/// An operation's failure as the page will raise it.
+#[derive(Debug)]
+struct Failure {
+    errno: i32,
+    message: String,
+}
+
+impl Failure {
+    fn errno(errno: i32) -> Failure {
+        Failure {
+            errno,
+            message: describe(errno).to_owned(),
+        }
+    }
+
+    fn with(errno: i32, message: impl Into<String>) -> Failure {
+        Failure {
+            errno,
+            message: message.into(),
+        }
+    }
+
+    fn io(err: &std::io::Error) -> Failure {
+        Failure::errno(errno::from_io(err))
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Failure {
+        Failure::with(errno::EACCES, refusal.to_string())
+    }
+}
+
+/// Why a session ends.
+#[derive(Debug)]
+pub enum End {
+    /// The page closed the WebSocket (or it broke).
+    PageGone,
+    Goodbye(GoodbyeCode, String),
+}
+
+fn protocol_error(message: impl Into<String>) -> End {
+    End::Goodbye(GoodbyeCode::ProtocolError, message.into())
+}
+
+/// Credit one side granted the other: bytes for a stream, connections for a listener. One task takes from
+/// it; the session adds to it.
+struct Credit {
+    available: AtomicU64,
+    /// The most that may be outstanding: a grant past it breaks the protocol.
+    limit: u64,
+    /// Wakes the one task that waits for credit; a permit is kept if it is not waiting yet.
+    more: Notify,
+}
+
+impl Credit {
+    fn new(initial: u64, limit: u64) -> Credit {
+        Credit {
+            available: AtomicU64::new(initial),
+            limit,
+            more: Notify::new(),
+        }
+    }
+
+    /// Adds a grant from the peer; false if it goes past the limit.
+    fn grant(&self, amount: u32) -> bool {
+        let now = self.available.load(Relaxed);
+        if now + u64::from(amount) > self.limit {
+            return false;
+        }
+        self.give_back(u64::from(amount));
+        true
+    }
+
+    fn give_back(&self, amount: u64) {
+        self.available.fetch_add(amount, Relaxed);
+        self.more.notify_one();
+    }
+
+    /// Waits for credit and takes up to `max` of it.
+    async fn take(&self, max: u64) -> u64 {
+        loop {
+            let available = self.available.load(Relaxed);
+            if available > 0 {
+                let n = available.min(max);
+                // Only this task takes, so nothing took it between the load and here.
+                self.available.fetch_sub(n, Relaxed);
+                return n;
+            }
+            self.more.notified().await;
+        }
+    }
+}
+
+enum WriteCmd {
+    Data(Bytes, Buffered),
+    /// `shutdown(SHUT_WR)` once everything before it is written.
+    Shutdown,
+    /// Flush everything before it, then close; send no more frames.
+    Close,
+}
+
+/// A connected TCP stream's state in the session.
+struct Conn {
+    socket: Arc<TcpStream>,
+    writer: mpsc::UnboundedSender<WriteCmd>,
+    /// Bytes the page may still send: decreased here for each `Data`, increased by the writer as it writes.
+    window: Arc<AtomicU64>,
+    /// Bytes the relay may still send to the page.
+    read_credit: Arc<Credit>,
+    reader: AbortHandle,
+    writer_task: AbortHandle,
+    /// The page shut down its sending side; more `Data` is a protocol error.
+    shut: bool,
+}
+
+enum Stream {
+    /// A `Connect` under way.
+    Pending {
+        task: AbortHandle,
+    },
+    /// A bound TCP socket, not yet listening.
+    Bound {
+        socket: TcpSocket,
+        port: u16,
+        local: SocketAddr,
+    },
+    Listening {
+        port: u16,
+        public: String,
+        credit: Arc<Credit>,
+        task: AbortHandle,
+    },
+    Connected(Conn),
+    Udp {
+        port: u16,
+        socket: Arc<UdpSocket>,
+        task: AbortHandle,
+    },
+    /// The relay reported the stream gone (or a connect failed); frames for it are dropped until the
+    /// page's `Close` frees the id.
+    Closed,
+}
+
+/// What one session holds.
+struct Session {
+    shared: Arc<Shared>,
+    id: u64,
+    host: VirtualHost,
+    out: mpsc::Sender<Out>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    streams: HashMap<StreamId, Stream>,
+    /// The highest id the page has used; new ids must be above it.
+    last_page_id: u32,
+    /// Accepted connections so far, to number them.
+    accepted: u32,
+    /// Every task of this session: dropping the set aborts them all.
+    tasks: JoinSet<()>,
+    window: u32,
+    out_budget: Arc<Semaphore>,
+    rate: Arc<RateLimit>,
+    resolutions: Arc<Semaphore>,
+}
+
+/// Serves one WebSocket until the page leaves, breaks the protocol, idles out or the relay shuts down.
+pub async fn run(ws: WebSocket, shared: Arc<Shared>, id: u64, shutdown: CancellationToken) {
+    let (sink, mut frames) = ws.split();
+    let (out, out_rx) = mpsc::channel(OUT_QUEUE);
+    let out_budget = Arc::new(Semaphore::new(OUT_BUDGET));
+    let writer = tokio::spawn(write_frames(sink, out_rx, shared.clone()));
+    let (internal_tx, mut internal) = mpsc::unbounded_channel();
+    let hostname = format!("learner-{id}");
+    let window = shared.config.window();
+    let mut session = Session {
+        host: VirtualHost::new(hostname.clone()),
+        id,
+        out,
+        internal_tx,
+        streams: HashMap::new(),
+        last_page_id: 0,
+        accepted: 0,
+        tasks: JoinSet::new(),
+        window,
+        out_budget,
+        rate: Arc::new(RateLimit::new(shared.config.session_rate)),
+        resolutions: Arc::new(Semaphore::new(RESOLUTIONS)),
+        shared: shared.clone(),
+    };
+    let welcome = Down::Welcome {
+        hostname,
+        public_host: shared.config.public_host(),
+        window,
+    };
+    let end = if session.send(welcome).await {
+        session.serve(&mut frames, &mut internal, &shutdown).await
+    } else {
+        End::PageGone
+    };
+    tracing::info!(session = id, reason = ?end, "session ends");
+    if let End::Goodbye(code, message) = end {
+        if code == GoodbyeCode::ProtocolError {
+            shared.metrics.protocol_errors.fetch_add(1, Relaxed);
+        }
+        // The page may have stopped reading: do not wait for it forever.
+        let _ = session
+            .out
+            .send_timeout(Out::Goodbye(code, message), Duration::from_secs(1))
+            .await;
+    }
+    session.close_all();
+    drop(session);
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+}
+
+/// Drains `out` into the WebSocket. Frames are fed without a flush while more are queued, so a burst
+/// leaves in few writes.
+async fn write_frames(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut out: mpsc::Receiver<Out>,
+    shared: Arc<Shared>,
+) {
+    while let Some(item) = out.recv().await {
+        let result = match item {
+            Out::Frame(down) => sink.feed(Message::Binary(down.encode())).await,
+            Out::Data(down, held) => {
+                let result = sink.feed(Message::Binary(down.encode())).await;
+                shared
+                    .metrics
+                    .bytes_down
+                    .fetch_add(held.bytes as u64, Relaxed);
+                result
+            }
+            Out::Goodbye(code, message) => {
+                let goodbye = Down::Goodbye {
+                    code,
+                    message: message.clone(),
+                };
+                let _ = sink.feed(Message::Binary(goodbye.encode())).await;
+                let close_code = match code {
+                    GoodbyeCode::ProtocolError => 1002,
+                    GoodbyeCode::Shutdown => 1001,
+                    _ => 1008,
+                };
+                let reason = truncate(&message, 120);
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: close_code,
+                        reason: reason.into(),
+                    })))
+                    .await;
+                return;
+            }
+        };
+        if result.is_err() {
+            return;
+        }
+        if out.is_empty() && sink.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary (a WebSocket close reason is at most 123).
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl Session {
+    async fn serve(
+        &mut self,
+        frames: &mut futures_util::stream::SplitStream<WebSocket>,
+        internal: &mut mpsc::UnboundedReceiver<Internal>,
+        shutdown: &CancellationToken,
+    ) -> End {
+        let idle = self.shared.config.idle_timeout;
+        let mut deadline = Instant::now() + idle;
+        loop {
+            let result = tokio::select! {
+                frame = frames.next() => {
+                    deadline = Instant::now() + idle;
+                    match frame {
+                        None => return End::PageGone,
+                        Some(Err(e)) => return read_error(e),
+                        Some(Ok(Message::Binary(frame))) => self.handle_frame(frame).await,
+                        Some(Ok(Message::Text(_))) => Err(protocol_error("text frames are not part of soket.v1")),
+                        Some(Ok(Message::Close(_))) => return End::PageGone,
+                        Some(Ok(_)) => Ok(()), // ping and pong: the WebSocket layer answers them
+                    }
+                }
+                Some(event) = internal.recv() => self.handle_internal(event).await,
+                _ = tokio::time::sleep_until(deadline) => {
+                    Err(End::Goodbye(GoodbyeCode::Idle, format!("nothing from the page for {} s", idle.as_secs())))
+                }
+                _ = shutdown.cancelled() => {
+                    Err(End::Goodbye(GoodbyeCode::Shutdown, "the relay is shutting down".into()))
+                }
+            };
+            if let Err(end) = result {
+                return end;
+            }
+        }
+    }
+
+    /// Queues a frame for the page; false if the writer is gone.
+    async fn send(&self, down: Down) -> bool {
+        self.out.send(Out::Frame(down)).await.is_ok()
+    }
+
+    /// Answers an operation with success or `Failed`.
+    async fn answer(&self, stream: StreamId, result: Result<Down, Failure>) -> Result<(), End> {
+        let down = match result {
+            Ok(down) => down,
+            Err(Failure { errno, message }) => Down::Failed {
+                stream,
+                errno,
+                message,
+            },
+        };
+        if self.send(down).await {
+            Ok(())
+        } else {
+            Err(End::PageGone)
+        }
+    }
+
+    async fn handle_frame(&mut self, frame: Bytes) -> Result<(), End> {
+        let up = Up::decode(&frame).map_err(|e| protocol_error(format!("malformed frame: {e}")))?;
+        match up {
+            Up::Connect { stream, host, port } => {
+                self.new_id(stream)?;
+                match self
+                    .stream_quota()
+                    .and_then(|()| self.connect(stream, &host, port))
+                {
+                    Ok(()) => Ok(()),
+                    Err(failure) => {
+                        // The id lives (as closed) so that the page's Close of it is well-formed.
+                        self.streams.insert(stream, Stream::Closed);
+                        self.answer(stream, Err(failure)).await
+                    }
+                }
+            }
+            Up::Bind {
+                stream,
+                transport,
+                host,
+                port,
+            } => {
+                self.new_id(stream)?;
+                let result = self
+                    .stream_quota()
+                    .and_then(|()| self.bind(stream, transport, &host, port));
+                if result.is_err() {
+                    self.streams.insert(stream, Stream::Closed);
+                }
+                self.answer(stream, result).await
+            }
+            Up::Listen { stream, backlog } => {
+                let result = self.listen(stream, backlog)?;
+                self.answer(stream, result).await
+            }
+            Up::Data { stream, payload } => self.data(stream, payload),
+            Up::Credit { stream, amount } => self.credit(stream, amount),
+            Up::Shutdown { stream } => match self.streams.get_mut(&stream) {
+                Some(Stream::Connected(conn)) => {
+                    conn.shut = true;
+                    let _ = conn.writer.send(WriteCmd::Shutdown);
+                    Ok(())
+                }
+                Some(Stream::Closed) => Ok(()),
+                Some(_) => Err(protocol_error(format!(
+                    "Shutdown for stream {stream}, which is not connected"
+                ))),
+                None => Err(unknown(stream)),
+            },
+            Up::Close { stream } => self.close(stream, false),
+            Up::Reset { stream } => self.close(stream, true),
+            Up::SendTo {
+                stream,
+                host,
+                port,
+                payload,
+            } => self.send_to(stream, &host, port, payload).await,
+            Up::Resolve { stream, host } => {
+                self.new_id(stream)?;
+                self.resolve(stream, host).await
+            }
+            Up::Ping { stream } => {
+                self.new_id(stream)?;
+                self.answer(stream, Ok(Down::Pong { stream })).await
+            }
+        }
+    }
+
+    async fn handle_internal(&mut self, event: Internal) -> Result<(), End> {
+        match event {
+            Internal::Connected { stream, result } => {
+                if !matches!(self.streams.get(&stream), Some(Stream::Pending { .. })) {
+                    return Ok(()); // the page closed it meanwhile
+                }
+                match result {
+                    Ok(socket) => {
+                        let local = socket.local_addr().unwrap_or_else(|_| unspecified());
+                        let peer = self.visible_peer(&socket);
+                        let conn = self.spawn_conn(stream, socket);
+                        self.streams.insert(stream, Stream::Connected(conn));
+                        self.answer(
+                            stream,
+                            Ok(Down::Connected {
+                                stream,
+                                local,
+                                peer,
+                            }),
+                        )
+                        .await
+                    }
+                    Err(failure) => {
+                        self.set_closed(stream);
+                        self.answer(stream, Err(failure)).await
+                    }
+                }
+            }
+            Internal::Incoming {
+                listener,
+                socket,
+                peer,
+            } => {
+                let Some(Stream::Listening { port, credit, .. }) = self.streams.get(&listener)
+                else {
+                    return Ok(()); // closed meanwhile; dropping the socket closes the connection
+                };
+                if self.streams.len() >= self.shared.config.max_streams {
+                    // Over quota: refuse this one with a reset, as a full accept queue would.
+                    credit.give_back(1);
+                    let _ = socket.set_zero_linger();
+                    tracing::debug!(
+                        session = self.id,
+                        "incoming connection refused: stream quota"
+                    );
+                    return Ok(());
+                }
+                let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), *port);
+                self.accepted += 1;
+                let conn_id = StreamId::relay(self.accepted);
+                let conn = self.spawn_conn(conn_id, socket);
+                self.streams.insert(conn_id, Stream::Connected(conn));
+                self.count_stream();
+                let incoming = Down::Incoming {
+                    stream: listener,
+                    conn: conn_id,
+                    local,
+                    peer,
+                };
+                self.answer(listener, Ok(incoming)).await
+            }
+            Internal::StreamError { stream, errno } => {
+                if let Some(Stream::Connected(conn)) = self.streams.get(&stream) {
+                    conn.reader.abort();
+                    conn.writer_task.abort();
+                    self.set_closed(stream);
+                    let closed = Down::Closed {
+                        stream,
+                        errno,
+                        message: describe(errno).to_owned(),
+                    };
+                    return self.answer(stream, Ok(closed)).await;
+                }
+                Ok(())
+            }
+            Internal::Reply(down) => {
+                if self.send(down).await {
+                    Ok(())
+                } else {
+                    Err(End::PageGone)
+                }
+            }
+        }
+    }
+
+    /// Checks that `stream` is a fresh page id.
+    fn new_id(&mut self, stream: StreamId) -> Result<(), End> {
+        if stream.is_relay() || stream.0 <= self.last_page_id {
+            return Err(protocol_error(format!(
+                "stream {stream} is not a fresh page id (ids increase, below 2^31; the last was #{})",
+                self.last_page_id
+            )));
+        }
+        self.last_page_id = stream.0;
+        Ok(())
+    }
+
+    /// Room for one more stream, or EMFILE: not a protocol error, the learner opened too many sockets.
+    fn stream_quota(&self) -> Result<(), Failure> {
+        let max = self.shared.config.max_streams;
+        if self.streams.len() >= max {
+            let message = format!(
+                "{} (this session may hold at most {max} sockets)",
+                describe(errno::EMFILE)
+            );
+            return Err(Failure::with(errno::EMFILE, message));
+        }
+        Ok(())
+    }
+
+    /// Marks a stream closed by the relay; its id lives until the page's `Close`.
+    fn set_closed(&mut self, stream: StreamId) {
+        if let Some(previous) = self.streams.insert(stream, Stream::Closed) {
+            if !matches!(previous, Stream::Closed) {
+                self.uncount_stream();
+            }
+        }
+    }
+
+    fn count_stream(&self) {
+        self.shared.metrics.streams_active.fetch_add(1, Relaxed);
+        self.shared.metrics.streams_total.fetch_add(1, Relaxed);
+    }
+
+    fn uncount_stream(&self) {
+        self.shared.metrics.streams_active.fetch_sub(1, Relaxed);
+    }
+
+    /// Starts a TCP connect; its result arrives as `Internal::Connected`.
+    fn connect(&mut self, stream: StreamId, host: &str, port: u16) -> Result<(), Failure> {
+        let target = match self.host.destination(host) {
+            Destination::OwnHost { .. } => match self.host.binding(Transport::Tcp, port) {
+                // Only a listening stream has a real port that accepts.
+                Some(Binding { real }) if self.is_listening(port) => Target::Addr(real),
+                _ => return Err(Failure::errno(errno::ECONNREFUSED)),
+            },
+            Destination::Addr(ip) => {
+                let dest = SocketAddr::new(ip, port);
+                self.check_policy(None, dest)?;
+                Target::Addr(dest)
+            }
+            Destination::Name(name) => {
+                if !self.shared.policy.allows_name(&name) {
+                    self.shared.metrics.refusals.fetch_add(1, Relaxed);
+                    return Err(Failure::with(
+                        errno::EACCES,
+                        format!("soket relay policy refuses {name}:{port}: not on the relay's allow list"),
+                    ));
+                }
+                Target::Name(name)
+            }
+        };
+        let shared = self.shared.clone();
+        let internal = self.internal_tx.clone();
+        let task = self.tasks.spawn(async move {
+            let result = dial(&shared, target, port).await;
+            let _ = internal.send(Internal::Connected { stream, result });
+        });
+        self.streams.insert(stream, Stream::Pending { task });
+        self.count_stream();
+        Ok(())
+    }
+
+    fn is_listening(&self, port: u16) -> bool {
+        self.streams
+            .values()
+            .any(|s| matches!(s, Stream::Listening { port: p, .. } if *p == port))
+    }
+
+    fn check_policy(&self, name: Option<&str>, dest: SocketAddr) -> Result<(), Failure> {
+        match self.shared.policy.check(name, dest) {
+            Ok(_) => Ok(()),
+            Err(refusal) => {
+                self.shared.metrics.refusals.fetch_add(1, Relaxed);
+                tracing::info!(session = self.id, %refusal, "refused");
+                Err(refusal.into())
+            }
+        }
+    }
+
+    /// The peer address the page sees: a connection to the session's own listener shows the virtual port.
+    fn visible_peer(&self, socket: &TcpStream) -> SocketAddr {
+        let Ok(peer) = socket.peer_addr() else {
+            return unspecified();
+        };
+        for (port, stream) in self.listening_ports() {
+            if let (Some(binding), Stream::Listening { .. }) =
+                (self.host.binding(Transport::Tcp, port), stream)
+            {
+                if binding.real == peer {
+                    return SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+                }
+            }
+        }
+        peer
+    }
+
+    fn listening_ports(&self) -> impl Iterator<Item = (u16, &Stream)> {
+        self.streams.values().filter_map(|s| match s {
+            Stream::Listening { port, .. } => Some((*port, s)),
+            _ => None,
+        })
+    }
+
+    fn bind(
+        &mut self,
+        stream: StreamId,
+        transport: Transport,
+        host: &str,
+        port: u16,
+    ) -> Result<Down, Failure> {
+        let Some(ip) = self.host.bind_address(host) else {
+            return Err(Failure::errno(errno::EADDRNOTAVAIL));
+        };
+        if self.host.ports_held() >= self.shared.config.max_listeners {
+            let max = self.shared.config.max_listeners;
+            return Err(Failure::with(
+                errno::EMFILE,
+                format!(
+                    "{} (this session may hold at most {max} ports)",
+                    describe(errno::EMFILE)
+                ),
+            ));
+        }
+        let port = match port {
+            0 => self
+                .host
+                .ephemeral_port(transport)
+                .ok_or_else(|| Failure::errno(errno::EADDRINUSE))?,
+            port if self.host.binding(transport, port).is_some() => {
+                return Err(Failure::errno(errno::EADDRINUSE))
+            }
+            port => port,
+        };
+        let local = SocketAddr::new(ip, port);
+        match transport {
+            Transport::Tcp => {
+                let socket = self
+                    .shared
+                    .real_ports
+                    .bind_tcp()
+                    .map_err(|e| Failure::io(&e))?;
+                let real = socket.local_addr().map_err(|e| Failure::io(&e))?;
+                self.host.claim(transport, port, Binding { real });
+                self.streams.insert(
+                    stream,
+                    Stream::Bound {
+                        socket,
+                        port,
+                        local,
+                    },
+                );
+                self.count_stream();
+            }
+            Transport::Udp => {
+                let socket = Arc::new(
+                    self.shared
+                        .real_ports
+                        .bind_udp()
+                        .map_err(|e| Failure::io(&e))?,
+                );
+                let real = socket.local_addr().map_err(|e| Failure::io(&e))?;
+                self.host.claim(transport, port, Binding { real });
+                let task = self.tasks.spawn(receive_datagrams(
+                    stream,
+                    socket.clone(),
+                    self.host.udp_name_table(),
+                    self.out.clone(),
+                    self.out_budget.clone(),
+                    self.rate.clone(),
+                    self.shared.clone(),
+                ));
+                self.streams
+                    .insert(stream, Stream::Udp { port, socket, task });
+                self.count_stream();
+            }
+        }
+        Ok(Down::Bound { stream, local })
+    }
+
+    fn listen(&mut self, stream: StreamId, backlog: u32) -> Result<Result<Down, Failure>, End> {
+        let backlog = backlog.clamp(1, MAX_BACKLOG);
+        match self.streams.remove(&stream) {
+            Some(Stream::Bound {
+                socket,
+                port,
+                local,
+            }) => {
+                let listener = match socket.listen(backlog) {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        self.host.release(Transport::Tcp, port);
+                        self.streams.insert(stream, Stream::Closed);
+                        self.uncount_stream();
+                        return Ok(Err(Failure::io(&e)));
+                    }
+                };
+                let real_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+                let public = format!("{}:{real_port}", self.shared.config.public_host());
+                let credit = Arc::new(Credit::new(backlog.into(), backlog.into()));
+                let task = self.tasks.spawn(accept_connections(
+                    stream,
+                    listener,
+                    credit.clone(),
+                    self.internal_tx.clone(),
+                ));
+                tracing::debug!(session = self.id, %local, %public, "listening");
+                self.streams.insert(
+                    stream,
+                    Stream::Listening {
+                        port,
+                        public: public.clone(),
+                        credit,
+                        task,
+                    },
+                );
+                Ok(Ok(Down::Listening { stream, public }))
+            }
+            Some(Stream::Listening {
+                port,
+                public,
+                credit,
+                task,
+            }) => {
+                // Listening again only changes the backlog on Linux; ours stays.
+                self.streams.insert(
+                    stream,
+                    Stream::Listening {
+                        port,
+                        public: public.clone(),
+                        credit,
+                        task,
+                    },
+                );
+                Ok(Ok(Down::Listening { stream, public }))
+            }
+            Some(other) => {
+                let errno = if matches!(other, Stream::Udp { .. }) {
+                    95 /* EOPNOTSUPP */
+                } else {
+                    errno::EINVAL
+                };
+                self.streams.insert(stream, other);
+                Ok(Err(Failure::errno(errno)))
+            }
+            None => Err(unknown(stream)),
+        }
+    }
+
+    fn data(&mut self, stream: StreamId, payload: Bytes) -> Result<(), End> {
+        match self.streams.get(&stream) {
+            Some(Stream::Connected(conn)) => {
+                if conn.shut {
+                    return Err(protocol_error(format!(
+                        "Data for stream {stream} after its Shutdown"
+                    )));
+                }
+                let len = payload.len() as u64;
+                let window = conn.window.load(Relaxed);
+                if len > window {
+                    return Err(protocol_error(format!(
+                        "stream {stream} sent {len} bytes with {window} bytes of credit (window violation)"
+                    )));
+                }
+                // Only this task decreases the window, so it cannot have shrunk since the load.
+                conn.window.fetch_sub(len, Relaxed);
+                let held = Buffered::new(&self.shared, payload.len(), None);
+                let _ = conn.writer.send(WriteCmd::Data(payload, held));
+                Ok(())
+            }
+            Some(Stream::Closed) => Ok(()),
+            Some(_) => Err(protocol_error(format!(
+                "Data for stream {stream}, which is not a connected TCP stream"
+            ))),
+            None => Err(unknown(stream)),
+        }
+    }
+
+    fn credit(&mut self, stream: StreamId, amount: u32) -> Result<(), End> {
+        let credit = match self.streams.get(&stream) {
+            Some(Stream::Connected(conn)) => &conn.read_credit,
+            Some(Stream::Listening { credit, .. }) => credit,
+            Some(Stream::Closed) => return Ok(()),
+            Some(_) => {
+                return Err(protocol_error(format!(
+                    "Credit for stream {stream}, which takes none"
+                )))
+            }
+            None => return Err(unknown(stream)),
+        };
+        if credit.grant(amount) {
+            Ok(())
+        } else {
+            Err(protocol_error(format!(
+                "stream {stream} granted credit beyond its window"
+            )))
+        }
+    }
+
+    fn close(&mut self, stream: StreamId, reset: bool) -> Result<(), End> {
+        let Some(state) = self.streams.remove(&stream) else {
+            return Err(unknown(stream));
+        };
+        match state {
+            Stream::Pending { task } => {
+                task.abort();
+                self.uncount_stream();
+            }
+            Stream::Bound { port, .. } => {
+                self.host.release(Transport::Tcp, port);
+                self.uncount_stream();
+            }
+            Stream::Listening { port, task, .. } => {
+                task.abort();
+                self.host.release(Transport::Tcp, port);
+                self.uncount_stream();
+            }
+            Stream::Udp { port, task, .. } => {
+                task.abort();
+                self.host.release(Transport::Udp, port);
+                self.uncount_stream();
+            }
+            Stream::Connected(conn) => {
+                conn.reader.abort();
+                if reset {
+                    // SO_LINGER 0: closing sends RST instead of FIN.
+                    let _ = conn.socket.set_zero_linger();
+                    conn.writer_task.abort();
+                } else {
+                    // The writer flushes what the page sent before close(), for a while at most.
+                    let _ = conn.writer.send(WriteCmd::Close);
+                    let writer = conn.writer_task;
+                    self.tasks.spawn(async move {
+                        tokio::time::sleep(CLOSE_LINGER).await;
+                        writer.abort();
+                    });
+                }
+                self.uncount_stream();
+            }
+            Stream::Closed => {}
+        }
+        Ok(())
+    }
+
+    async fn send_to(
+        &mut self,
+        stream: StreamId,
+        host: &str,
+        port: u16,
+        payload: Bytes,
+    ) -> Result<(), End> {
+        let socket = match self.streams.get(&stream) {
+            Some(Stream::Udp { socket, .. }) => socket.clone(),
+            Some(Stream::Closed) => return Ok(()),
+            Some(_) => {
+                return Err(protocol_error(format!(
+                    "SendTo on stream {stream}, which is not a UDP socket"
+                )))
+            }
+            None => return Err(unknown(stream)),
+        };
+        if payload.len() > MAX_DATAGRAM {
+            return self
+                .answer(stream, Err(Failure::errno(errno::EMSGSIZE)))
+                .await;
+        }
+        let dest = match self.host.destination(host) {
+            // A datagram to a port nobody bound vanishes, as on Linux.
+            Destination::OwnHost { .. } => match self.host.binding(Transport::Udp, port) {
+                Some(binding) => binding.real,
+                None => return Ok(()),
+            },
+            Destination::Addr(ip) => {
+                let dest = SocketAddr::new(ip, port);
+                if let Err(failure) = self.check_policy(None, dest) {
+                    return self.answer(stream, Err(failure)).await;
+                }
+                dest
+            }
+            Destination::Name(name) => {
+                if !self.shared.policy.allows_name(&name) {
+                    self.shared.metrics.refusals.fetch_add(1, Relaxed);
+                    let message = format!(
+                        "soket relay policy refuses {name}:{port}: not on the relay's allow list"
+                    );
+                    return self
+                        .answer(stream, Err(Failure::with(errno::EACCES, message)))
+                        .await;
+                }
+                let Ok(permit) = self.resolutions.clone().try_acquire_owned() else {
+                    return self
+                        .answer(stream, Err(Failure::errno(errno::ENOBUFS)))
+                        .await;
+                };
+                let shared = self.shared.clone();
+                let internal = self.internal_tx.clone();
+                self.tasks.spawn(async move {
+                    let _permit = permit;
+                    let result = match resolve_allowed(&shared, &name, port).await {
+                        Ok(dest) => socket
+                            .send_to(&payload, dest)
+                            .await
+                            .map(drop)
+                            .map_err(|e| Failure::io(&e)),
+                        Err(failure) => Err(failure),
+                    };
+                    if let Err(Failure { errno, message }) = result {
+                        let _ = internal.send(Internal::Reply(Down::Failed {
+                            stream,
+                            errno,
+                            message,
+                        }));
+                    }
+                });
+                return Ok(());
+            }
+        };
+        self.rate.take(payload.len()).await;
+        // A full socket buffer drops the datagram, as UDP does.
+        let _ = socket.try_send_to(&payload, dest);
+        self.shared
+            .metrics
+            .bytes_up
+            .fetch_add(payload.len() as u64, Relaxed);
+        Ok(())
+    }
+
+    async fn resolve(&mut self, stream: StreamId, host: String) -> Result<(), End> {
+        let name = match self.host.destination(&host) {
+            Destination::OwnHost { addr } => {
+                let addr = if addr.is_unspecified() {
+                    IpAddr::V4(Ipv4Addr::LOCALHOST)
+                } else {
+                    addr
+                };
+                return self
+                    .answer(
+                        stream,
+                        Ok(Down::Resolved {
+                            stream,
+                            addrs: vec![addr],
+                        }),
+                    )
+                    .await;
+            }
+            Destination::Addr(ip) => {
+                return self
+                    .answer(
+                        stream,
+                        Ok(Down::Resolved {
+                            stream,
+                            addrs: vec![ip],
+                        }),
+                    )
+                    .await
+            }
+            Destination::Name(name) => name,
+        };
+        if !self.shared.policy.allows_name(&name) {
+            let message = format!(
+                "{} (soket: {name} is not on this relay's allow list)",
+                describe(errno::EAI_NONAME)
+            );
+            return self
+                .answer(stream, Err(Failure::with(errno::EAI_NONAME, message)))
+                .await;
+        }
+        let Ok(permit) = self.resolutions.clone().try_acquire_owned() else {
+            return self
+                .answer(stream, Err(Failure::errno(errno::EAI_AGAIN)))
+                .await;
+        };
+        let shared = self.shared.clone();
+        let internal = self.internal_tx.clone();
+        self.tasks.spawn(async move {
+            let _permit = permit;
+            let reply = match lookup(&shared, &name).await {
+                Ok(addrs) => Down::Resolved { stream, addrs },
+                Err(Failure { errno, message }) => Down::Failed {
+                    stream,
+                    errno,
+                    message,
+                },
+            };
+            let _ = internal.send(Internal::Reply(reply));
+        });
+        Ok(())
+    }
+
+    /// Starts the reader and writer of a connected stream.
+    fn spawn_conn(&mut self, stream: StreamId, socket: TcpStream) -> Conn {
+        let _ = socket.set_nodelay(true);
+        let socket = Arc::new(socket);
+        let window = u64::from(self.window);
+        let read_credit = Arc::new(Credit::new(window, window));
+        let reader = self.tasks.spawn(read_stream(
+            stream,
+            socket.clone(),
+            read_credit.clone(),
+            self.out.clone(),
+            self.out_budget.clone(),
+            self.rate.clone(),
+            self.internal_tx.clone(),
+            self.shared.clone(),
+        ));
+        let (writer, commands) = mpsc::unbounded_channel();
+        let window_left = Arc::new(AtomicU64::new(window));
+        let writer_task = self.tasks.spawn(write_stream(
+            stream,
+            socket.clone(),
+            commands,
+            window_left.clone(),
+            self.out.clone(),
+            self.rate.clone(),
+            self.internal_tx.clone(),
+            self.shared.clone(),
+        ));
+        Conn {
+            socket,
+            writer,
+            window: window_left,
+            read_credit,
+            reader,
+            writer_task,
+            shut: false,
+        }
+    }
+
+    /// Lets go of every stream; the real sockets close as their tasks are aborted.
+    fn close_all(&mut self) {
+        let ids: Vec<StreamId> = self.streams.keys().copied().collect();
+        for id in ids {
+            let _ = self.close(id, false);
+        }
+        // Writers still flushing after a Close are aborted with the rest: the session is gone.
+        self.tasks.abort_all();
+    }
+}
+
+fn unknown(stream: StreamId) -> End {
+    protocol_error(format!("stream {stream} is not open"))
+}
+
+fn unspecified() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+}
+
+fn read_error(e: axum::Error) -> End {
+    // tungstenite reports an oversized message as a capacity error; say which limit it broke.
+    let text = e.to_string();
+    if text.contains("too long") || text.contains("Space limit") || text.contains("size") {
+        protocol_error(format!(
+            "frame larger than the limit of {} bytes ({text})",
+            soket_protocol::MAX_FRAME
+        ))
+    } else {
+        End::PageGone
+    }
+}
+
+enum Target {
+    Addr(SocketAddr),
+    Name(String),
+}
+
+/// Resolves an allowed name and picks its first address the policy allows.
+async fn resolve_allowed(shared: &Shared, name: &str, port: u16) -> Result<SocketAddr, Failure> {
+    let addrs = lookup(shared, name).await?;
+    let mut refusal = None;
+    for ip in addrs {
+        let dest = SocketAddr::new(ip, port);
+        match shared.policy.check(Some(name), dest) {
+            Ok(_) => return Ok(dest),
+            Err(r) => refusal = refusal.or(Some(r)),
+        }
+    }
+    shared.metrics.refusals.fetch_add(1, Relaxed);
+    Err(match refusal {
+        Some(r) => r.into(),
+        None => Failure::errno(errno::EAI_NONAME),
+    })
+}
+
+async fn lookup(shared: &Shared, name: &str) -> Result<Vec<IpAddr>, Failure> {
+    match tokio::time::timeout(shared.config.connect_timeout, shared.network.resolve(name)).await {
+        Ok(Ok(addrs)) if !addrs.is_empty() => {
+            let mut addrs: Vec<IpAddr> = addrs.into_iter().map(crate::addr::canonical).collect();
+            addrs.truncate(soket_protocol::MAX_ADDRS);
+            Ok(addrs)
+        }
+        Ok(_) => Err(Failure::errno(errno::EAI_NONAME)),
+        Err(_) => Err(Failure::errno(errno::EAI_AGAIN)),
+    }
+}
+
+async fn dial(shared: &Shared, target: Target, port: u16) -> Result<TcpStream, Failure> {
+    let dest = match target {
+        Target::Addr(dest) => dest,
+        Target::Name(name) => resolve_allowed(shared, &name, port).await?,
+    };
+    match tokio::time::timeout(shared.config.connect_timeout, shared.network.connect(dest)).await {
+        Ok(Ok(socket)) => Ok(socket),
+        Ok(Err(e)) => Err(Failure::io(&e)),
+        Err(_) => Err(Failure::errno(errno::ETIMEDOUT)),
+    }
+}
+
+/// Accepts connections while the page has room for them (the listener's credit is its backlog).
+async fn accept_connections(
+    listener_id: StreamId,
+    listener: TcpListener,
+    credit: Arc<Credit>,
+    internal: mpsc::UnboundedSender<Internal>,
+) {
+    loop {
+        credit.take(1).await;
+        match listener.accept().await {
+            Ok((socket, peer)) => {
+                if internal
+                    .send(Internal::Incoming {
+                        listener: listener_id,
+                        socket,
+                        peer,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Out of descriptors and the like: pass, and try again shortly.
+                tracing::warn!(error = %e, "accept failed");
+                credit.give_back(1);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Reads a TCP stream's socket while the page has credit, and sends what arrives as `Data`.
+#[allow(clippy::too_many_arguments)]
+async fn read_stream(
+    stream: StreamId,
+    socket: Arc<TcpStream>,
+    credit: Arc<Credit>,
+    out: mpsc::Sender<Out>,
+    budget: Arc<Semaphore>,
+    rate: Arc<RateLimit>,
+    internal: mpsc::UnboundedSender<Internal>,
+    shared: Arc<Shared>,
+) {
+    loop {
+        let want = credit.take(MAX_PAYLOAD as u64).await as usize;
+        let Ok(permit) = budget.acquire_many(want as u32).await else {
+            return;
+        };
+        permit.forget(); // the WebSocket writer gives the bytes back as it sends them
+        let mut buf = BytesMut::with_capacity(want);
+        let result = loop {
+            if let Err(e) = socket.readable().await {
+                break Err(e);
+            }
+            match socket.try_read_buf(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                other => break other,
+            }
+        };
+        let got = *result.as_ref().unwrap_or(&0);
+        let unused = want - got;
+        budget.add_permits(unused);
+        credit.give_back(unused as u64);
+        match result {
+            Ok(0) => {
+                let _ = out.send(Out::Frame(Down::Shutdown { stream })).await;
+                return;
+            }
+            Ok(n) => {
+                let held = Buffered::new(&shared, n, Some(budget.clone()));
+                rate.take(n).await;
+                let data = Down::Data {
+                    stream,
+                    payload: buf.freeze(),
+                };
+                if out.send(Out::Data(data, held)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = internal.send(Internal::StreamError {
+                    stream,
+                    errno: errno::from_io(&e),
+                });
+                return;
+            }
+        }
+    }
+}
+
+/// Writes what the page sent to a TCP stream's socket, and grants the page credit for it.
+#[allow(clippy::too_many_arguments)]
+async fn write_stream(
+    stream: StreamId,
+    socket: Arc<TcpStream>,
+    mut commands: mpsc::UnboundedReceiver<WriteCmd>,
+    window: Arc<AtomicU64>,
+    out: mpsc::Sender<Out>,
+    rate: Arc<RateLimit>,
+    internal: mpsc::UnboundedSender<Internal>,
+    shared: Arc<Shared>,
+) {
+    let half_window = shared.config.window() as u64 / 2;
+    let mut ungranted = 0u64;
+    let mut closing = false;
+    while let Some(command) = commands.recv().await {
+        match command {
+            WriteCmd::Data(bytes, held) => {
+                rate.take(bytes.len()).await;
+                let result = write_all(&socket, &bytes).await;
+                drop(held);
+                if let Err(e) = result {
+                    if !closing {
+                        let _ = internal.send(Internal::StreamError {
+                            stream,
+                            errno: errno::from_io(&e),
+                        });
+                    }
+                    return;
+                }
+                shared
+                    .metrics
+                    .bytes_up
+                    .fetch_add(bytes.len() as u64, Relaxed);
+                ungranted += bytes.len() as u64;
+            }
+            WriteCmd::Shutdown => {
+                let _ = socket2::SockRef::from(&*socket).shutdown(std::net::Shutdown::Write);
+            }
+            WriteCmd::Close => closing = true,
+        }
+        // Grant credit in batches: when the queue is drained or half a window has been written.
+        if !closing && ungranted > 0 && (commands.is_empty() || ungranted >= half_window) {
+            window.fetch_add(ungranted, Relaxed);
+            let amount = ungranted.min(u64::from(u32::MAX)) as u32;
+            ungranted = 0;
+            if out
+                .send(Out::Frame(Down::Credit { stream, amount }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        if closing && commands.is_empty() {
+            return;
+        }
+    }
+}
+
+async fn write_all(socket: &TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        socket.writable().await?;
+        match socket.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Receives datagrams on a UDP stream's socket and sends them to the page.
+async fn receive_datagrams(
+    stream: StreamId,
+    socket: Arc<UdpSocket>,
+    names: Arc<Mutex<HashMap<SocketAddr, u16>>>,
+    out: mpsc::Sender<Out>,
+    budget: Arc<Semaphore>,
+    rate: Arc<RateLimit>,
+    shared: Arc<Shared>,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (n, from) = match socket.recv_from(&mut buf).await {
+            Ok(received) => received,
+            // An ICMP error from an earlier send; an unconnected socket ignores it.
+            Err(_) => continue,
+        };
+        // A datagram from the session's own socket shows the port the session knows it by.
+        let own = names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&from)
+            .copied();
+        let from = match own {
+            Some(port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            None => from,
+        };
+        // When the page is behind, drop rather than queue: UDP promises no delivery.
+        let Ok(permit) = budget.try_acquire_many(n as u32) else {
+            continue;
+        };
+        permit.forget();
+        let held = Buffered::new(&shared, n, Some(budget.clone()));
+        rate.take(n).await;
+        let datagram = Down::Datagram {
+            stream,
+            from,
+            payload: Bytes::copy_from_slice(&buf[..n]),
+        };
+        if out.send(Out::Data(datagram, held)).await.is_err() {
+            return;
+        }
+    }
+}

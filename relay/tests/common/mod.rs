@@ -1,0 +1,255 @@
+//! What the relay's integration tests share: a real relay on a port 0 listener, real local servers to talk
+//! to, and a network that records instead of dialling.
+#![allow(dead_code)]
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Parser;
+use soket_relay::net::{BoxFuture, Network, SystemNetwork};
+use soket_relay::{Config, Relay};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A relay running in this process.
+pub struct TestRelay {
+    pub addr: SocketAddr,
+    pub relay: Relay,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: JoinHandle<io::Result<()>>,
+}
+
+impl TestRelay {
+    /// The WebSocket URL of the relay.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Starts graceful shutdown and waits for it to finish.
+    pub async fn shutdown(mut self) -> io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("shutdown took over 10 s")
+            .expect("relay task panicked")
+    }
+}
+
+fn www() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../www")
+}
+
+/// Starts a relay with these flags (as on the command line) on the real network.
+pub async fn start(flags: &[&str]) -> TestRelay {
+    start_with_network(flags, Arc::new(SystemNetwork)).await
+}
+
+pub async fn start_with_network(flags: &[&str], network: Arc<dyn Network>) -> TestRelay {
+    let www = www();
+    let mut args = vec!["soket-relay", "--www", www.to_str().expect("utf-8 path")];
+    args.extend_from_slice(flags);
+    let config = Config::try_parse_from(args).expect("flags parse");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+    let addr = listener.local_addr().expect("relay address");
+    let relay = Relay::with_network(config, network);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(relay.clone().serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    TestRelay {
+        addr,
+        relay,
+        stop: Some(stop),
+        task,
+    }
+}
+
+/// Opens a session with the relay.
+pub async fn session(relay: &TestRelay) -> soket_client::Client {
+    soket_client::Client::connect(&relay.url())
+        .await
+        .expect("session opens")
+}
+
+/// A TCP echo server on `ip`, port 0; returns its address.
+pub async fn echo_server(ip: &str) -> SocketAddr {
+    let listener = TcpListener::bind((ip, 0)).await.expect("bind echo");
+    let addr = listener.local_addr().expect("echo address");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut rd, mut wr) = socket.split();
+                let _ = tokio::io::copy(&mut rd, &mut wr).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A listener on `addr` that only counts the connections it accepts.
+pub async fn counting_listener(addr: &str) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind(addr).await.expect("bind counter");
+    let local = listener.local_addr().expect("counter address");
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (local, count)
+}
+
+/// Deterministic bytes that are not all alike.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// FNV-1a: a checksum to compare what was sent and what came back.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Reads `path` from the relay over plain HTTP/1.0; returns the whole response.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut socket = TcpStream::connect(addr).await.expect("connect to relay");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    socket
+        .write_all(request.as_bytes())
+        .await
+        .expect("send request");
+    let mut response = Vec::new();
+    socket
+        .read_to_end(&mut response)
+        .await
+        .expect("read response");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The value of one metric on the relay's `/metrics`.
+pub async fn metric(addr: SocketAddr, name: &str) -> i64 {
+    let text = http_get(addr, "/metrics").await;
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+}
+
+/// What a recording network was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    Resolve(String),
+    Connect(SocketAddr),
+}
+
+/// A network that dials nothing: it records every request, resolves from a fixed table, and answers every
+/// connect with ECONNREFUSED. No packet leaves the machine.
+#[derive(Default)]
+pub struct RecordingNetwork {
+    pub asked: Mutex<Vec<Asked>>,
+    pub names: Vec<(String, Vec<IpAddr>)>,
+}
+
+impl RecordingNetwork {
+    pub fn with_names(names: &[(&str, &str)]) -> RecordingNetwork {
+        let names = names
+            .iter()
+            .map(|(n, ip)| (n.to_string(), vec![ip.parse().expect("ip")]))
+            .collect();
+        RecordingNetwork {
+            asked: Mutex::default(),
+            names,
+        }
+    }
+
+    pub fn asked(&self) -> Vec<Asked> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    pub fn dials(&self) -> Vec<SocketAddr> {
+        self.asked()
+            .into_iter()
+            .filter_map(|a| {
+                if let Asked::Connect(addr) = a {
+                    Some(addr)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+impl Network for RecordingNetwork {
+    fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(Asked::Resolve(name.to_string()));
+        let found = self
+            .names
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, ips)| ips.clone());
+        Box::pin(async move {
+            found.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such name"))
+        })
+    }
+
+    fn connect<'a>(&'a self, addr: SocketAddr) -> BoxFuture<'a, io::Result<tokio::net::TcpStream>> {
+        self.asked.lock().unwrap().push(Asked::Connect(addr));
+        Box::pin(async { Err(io::Error::from_raw_os_error(111)) })
+    }
+}
+
+/// The host's real network, but with a fixed table of names: for "a name that resolves to 127.0.0.1"
+/// without touching /etc/hosts.
+pub struct FixedNames {
+    pub names: Vec<(String, IpAddr)>,
+}
+
+impl Network for FixedNames {
+    fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
+        let found: Vec<IpAddr> = self
+            .names
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, ip)| *ip)
+            .collect();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn connect<'a>(&'a self, addr: SocketAddr) -> BoxFuture<'a, io::Result<tokio::net::TcpStream>> {
+        SystemNetwork.connect(addr)
+    }
+}

@@ -1,0 +1,322 @@
+//! TCP and UDP through a real relay, with the native client as the page: data both ways, listeners inside a
+//! session and from outside, half-close, resets, refused ports.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use soket_client::Error;
+use soket_protocol::errno;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+const MIB: usize = 1024 * 1024;
+
+#[tokio::test]
+async fn one_mib_each_way_through_an_echo_server() {
+    let echo = echo_server("127.0.0.2").await;
+    let relay = start(&[
+        "--allow",
+        &format!("127.0.0.2:{}", echo.port()),
+        "--session-rate",
+        "0",
+    ])
+    .await;
+    let client = session(&relay).await;
+    let mut conn = client
+        .connect_tcp("127.0.0.2", echo.port())
+        .await
+        .expect("connect");
+    assert_eq!(conn.peer, echo);
+
+    let sent = pattern(MIB, 1);
+    let mut received = Vec::with_capacity(MIB);
+    // In steps of 64 KiB so that neither side's window fills while the other waits.
+    for chunk in sent.chunks(64 * 1024) {
+        conn.write_all(chunk).await.expect("write");
+        received.extend(conn.read_exact(chunk.len()).await.expect("read echo"));
+    }
+    assert_eq!(checksum(&received), checksum(&sent));
+    assert_eq!(received, sent);
+    conn.close().await.expect("close");
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_session_listens_and_is_reached_from_itself_and_from_outside() {
+    let relay = start(&[]).await;
+    let client = session(&relay).await;
+    let mut listener = client.listen("", 12345, 5).await.expect("listen");
+    assert_eq!(listener.local.port(), 12345);
+
+    // From the same session, by its own names: the server sees the client's address.
+    for host in ["localhost", client.welcome().hostname.as_str(), "127.0.0.1"] {
+        let mut conn = client
+            .connect_tcp(host, 12345)
+            .await
+            .expect("connect to own server");
+        let mut served = listener.accept().await.expect("accept");
+        assert_eq!(served.peer, conn.local, "server sees the client's address");
+        assert_eq!(conn.peer.port(), 12345, "client sees the virtual port");
+        served
+            .write_all(b"Thank you for connecting")
+            .await
+            .expect("server writes");
+        served.close().await.expect("server closes");
+        assert_eq!(
+            conn.read_to_end().await.expect("client reads"),
+            b"Thank you for connecting"
+        );
+        conn.close().await.expect("client closes");
+    }
+
+    // From outside, at the public address, with a plain socket.
+    let mut outside = TcpStream::connect(&listener.public)
+        .await
+        .expect("connect from outside");
+    let mut served = listener.accept().await.expect("accept outside");
+    assert_eq!(served.peer, outside.local_addr().expect("local"));
+    outside.write_all(b"ping").await.expect("outside writes");
+    assert_eq!(served.read_exact(4).await.expect("served reads"), b"ping");
+    served.write_all(b"pong").await.expect("served writes");
+    let mut reply = [0u8; 4];
+    outside.read_exact(&mut reply).await.expect("outside reads");
+    assert_eq!(&reply, b"pong");
+
+    // Another session has a port space of its own: 12345 is free there.
+    let other = session(&relay).await;
+    let theirs = other
+        .listen("", 12345, 5)
+        .await
+        .expect("the other session binds 12345 too");
+    assert_ne!(theirs.public, listener.public);
+
+    // Closing the listener frees the real port at once.
+    let public = listener.public.clone();
+    listener.close().await.expect("close listener");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        TcpStream::connect(&public).await.is_err(),
+        "the real port is closed"
+    );
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn half_close_goes_both_ways() {
+    // Reads to end of stream, then answers with how many bytes came, then closes.
+    let server = TcpListener::bind("127.0.0.2:0").await.expect("bind");
+    let addr = server.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (mut socket, _) = server.accept().await.expect("accept");
+        let mut all = Vec::new();
+        socket.read_to_end(&mut all).await.expect("read to end");
+        socket
+            .write_all(format!("got {}", all.len()).as_bytes())
+            .await
+            .expect("answer");
+    });
+    let relay = start(&["--allow", &format!("127.0.0.2:{}", addr.port())]).await;
+    let client = session(&relay).await;
+    let mut conn = client
+        .connect_tcp("127.0.0.2", addr.port())
+        .await
+        .expect("connect");
+    conn.write_all(&pattern(100_000, 2)).await.expect("write");
+    conn.shutdown().await.expect("shutdown");
+    assert_eq!(
+        conn.read_to_end().await.expect("read answer"),
+        b"got 100000"
+    );
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn resets_are_seen_as_resets_both_ways() {
+    let server = TcpListener::bind("127.0.0.2:0").await.expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        // First connection: reset by the server once the client has spoken (a reset before the relay's
+        // connect completes would fail the connect itself, which is right but not what is tested here).
+        let (mut socket, _) = server.accept().await.expect("accept 1");
+        let mut hello = [0u8; 5];
+        socket.read_exact(&mut hello).await.expect("hello");
+        socket.set_zero_linger().expect("linger");
+        drop(socket);
+        // Second connection: reset by the page; the server sees ECONNRESET.
+        let (mut socket, _) = server.accept().await.expect("accept 2");
+        let mut buf = [0u8; 16];
+        let result = socket.read(&mut buf).await;
+        let _ = seen_tx.send(result.map_err(|e| e.kind()));
+    });
+    let relay = start(&["--allow", &format!("127.0.0.2:{}", addr.port())]).await;
+    let client = session(&relay).await;
+
+    let mut conn = client
+        .connect_tcp("127.0.0.2", addr.port())
+        .await
+        .expect("connect 1");
+    conn.write_all(b"hello").await.expect("hello");
+    match conn.read().await {
+        Err(Error::Errno { errno, .. }) => assert_eq!(errno, errno::ECONNRESET),
+        other => panic!("expected ECONNRESET, got {other:?}"),
+    }
+    conn.close().await.expect("close");
+
+    let conn = client
+        .connect_tcp("127.0.0.2", addr.port())
+        .await
+        .expect("connect 2");
+    conn.reset().await.expect("reset");
+    let seen = tokio::time::timeout(Duration::from_secs(5), seen_rx)
+        .await
+        .expect("server saw something")
+        .expect("sent");
+    assert_eq!(seen, Err(std::io::ErrorKind::ConnectionReset));
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_closed_port_refuses_the_connection() {
+    // A port nobody listens on, allowed by the policy: the real stack refuses it.
+    let closed = {
+        let probe = std::net::TcpListener::bind("127.0.0.2:0").expect("probe");
+        probe.local_addr().expect("addr")
+    };
+    let relay = start(&["--allow", &format!("127.0.0.2:{}", closed.port())]).await;
+    let client = session(&relay).await;
+    for (host, port) in [
+        ("127.0.0.2", closed.port()),
+        ("127.0.0.1", 9),
+        ("localhost", 12345),
+    ] {
+        match client.connect_tcp(host, port).await {
+            Err(Error::Errno { errno, message }) => {
+                assert_eq!(errno, errno::ECONNREFUSED, "{host}:{port}");
+                assert_eq!(message, "Connection refused");
+            }
+            other => panic!(
+                "{host}:{port}: expected ECONNREFUSED, got {:?}",
+                other.map(|c| c.peer)
+            ),
+        }
+    }
+    // The session goes on working after refusals.
+    client.ping().await.expect("ping");
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn udp_echo_keeps_datagram_boundaries() {
+    let echo = UdpSocket::bind("127.0.0.2:0").await.expect("bind udp echo");
+    let echo_addr = echo.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = echo.recv_from(&mut buf).await {
+            let _ = echo.send_to(&buf[..n], from).await;
+        }
+    });
+    let relay = start(&["--allow", &format!("127.0.0.2:{}", echo_addr.port())]).await;
+    let client = session(&relay).await;
+    let mut socket = client.bind_udp("", 0).await.expect("bind");
+    let sizes = [1usize, 1000, 60_000, 0, 7];
+    for (i, size) in sizes.iter().enumerate() {
+        let data = pattern(*size, i as u64);
+        socket
+            .send_to("127.0.0.2", echo_addr.port(), &data)
+            .await
+            .expect("send");
+        let (got, from) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from())
+            .await
+            .expect("in time")
+            .expect("recv");
+        assert_eq!(from, echo_addr);
+        assert_eq!(got.len(), *size, "one datagram, whole");
+        assert_eq!(&got[..], &data[..]);
+    }
+
+    // Between two sockets of one session, the sender shows the port the session knows.
+    let mut a = client.bind_udp("", 5000).await.expect("bind a");
+    let mut b = client.bind_udp("127.0.0.1", 5001).await.expect("bind b");
+    a.send_to("localhost", 5001, b"to b")
+        .await
+        .expect("a sends");
+    let (got, from) = tokio::time::timeout(Duration::from_secs(5), b.recv_from())
+        .await
+        .expect("in time")
+        .expect("b receives");
+    assert_eq!(
+        (&got[..], from),
+        (&b"to b"[..], "127.0.0.1:5000".parse().expect("addr"))
+    );
+    b.send_to(&from.ip().to_string(), from.port(), b"to a")
+        .await
+        .expect("b answers");
+    let (got, _) = tokio::time::timeout(Duration::from_secs(5), a.recv_from())
+        .await
+        .expect("in time")
+        .expect("a receives");
+    assert_eq!(&got[..], b"to a");
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_reading_holds_the_relay_to_its_quota() {
+    // The server writes as much as it can and counts what the kernel took.
+    let server = TcpListener::bind("127.0.0.2:0").await.expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        let (mut socket, _) = server.accept().await.expect("accept");
+        let block = vec![7u8; 64 * 1024];
+        while socket.write_all(&block).await.is_ok() {
+            counter.fetch_add(block.len(), std::sync::atomic::Ordering::SeqCst);
+            if counter.load(std::sync::atomic::Ordering::SeqCst) >= 256 * MIB {
+                break;
+            }
+        }
+    });
+    let quota = 2 * MIB;
+    let relay = start(&[
+        "--allow",
+        &format!("127.0.0.2:{}", addr.port()),
+        "--session-buffer",
+        &quota.to_string(),
+        "--session-rate",
+        "0",
+    ])
+    .await;
+    let client = session(&relay).await;
+    let mut conn = client
+        .connect_tcp("127.0.0.2", addr.port())
+        .await
+        .expect("connect");
+    // Never read: let the server push until everything between it and us is full.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = written.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = written.load(std::sync::atomic::Ordering::SeqCst);
+    let buffered = metric(relay.addr, "soket_buffered_bytes").await;
+    assert_eq!(
+        before, after,
+        "the server is blocked: nothing drains its socket"
+    );
+    assert!(
+        after < 64 * MIB,
+        "the server got rid of only {after} bytes (kernel buffers and one window)"
+    );
+    assert!(
+        buffered <= quota as i64,
+        "relay buffers {buffered} bytes, over the session quota of {quota}"
+    );
+    // The data is all still there, in order, for a reader that comes back.
+    let first = conn
+        .read_exact(before / 2)
+        .await
+        .expect("read after the pause");
+    assert!(first.iter().all(|b| *b == 7));
+    relay.shutdown().await.expect("shutdown");
+}
