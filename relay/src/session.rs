@@ -643,7 +643,7 @@ impl Session {
         let target = match self.host.destination(host) {
             Destination::OwnHost { .. } => match self.host.binding(Transport::Tcp, port) {
                 // Only a listening stream has a real port that accepts.
-                Some(Binding { real }) if self.is_listening(port) => Target::Addr(real),
+                Some(Binding { real }) if self.is_listening(port) => Target::Own(real),
                 _ => return Err(Failure::errno(errno::ECONNREFUSED)),
             },
             Destination::Addr(ip) => {
@@ -1171,6 +1171,9 @@ fn read_error(e: axum::Error) -> End {
 }
 
 enum Target {
+    /// The real port behind one of the session's own listeners: dialled on the relay host directly, since
+    /// it is not the outside world.
+    Own(SocketAddr),
     Addr(SocketAddr),
     Name(String),
 }
@@ -1206,11 +1209,12 @@ async fn lookup(shared: &Shared, name: &str) -> Result<Vec<IpAddr>, Failure> {
 }
 
 async fn dial(shared: &Shared, target: Target, port: u16) -> Result<TcpStream, Failure> {
-    let dest = match target {
-        Target::Addr(dest) => dest,
-        Target::Name(name) => resolve_allowed(shared, &name, port).await?,
+    let connecting = match target {
+        Target::Own(real) => Box::pin(TcpStream::connect(real)),
+        Target::Addr(dest) => shared.network.connect(dest),
+        Target::Name(name) => shared.network.connect(resolve_allowed(shared, &name, port).await?),
     };
-    match tokio::time::timeout(shared.config.connect_timeout, shared.network.connect(dest)).await {
+    match tokio::time::timeout(shared.config.connect_timeout, connecting).await {
         Ok(Ok(socket)) => Ok(socket),
         Ok(Err(e)) => Err(Failure::io(&e)),
         Err(_) => Err(Failure::errno(errno::ETIMEDOUT)),
