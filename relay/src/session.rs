@@ -151,50 +151,85 @@ fn protocol_error(message: impl Into<String>) -> End {
 }
 
 /// Credit one side granted the other: bytes for a stream, connections for a listener. One task takes from
-/// it; the session adds to it.
+/// it; the session adds the page's grants to it.
 struct Credit {
-    available: AtomicU64,
+    /// A std mutex: held for a few instructions, never across an await.
+    state: Mutex<CreditState>,
     /// The most that may be outstanding: a grant past it breaks the protocol.
     limit: u64,
     /// Wakes the one task that waits for credit; a permit is kept if it is not waiting yet.
     more: Notify,
 }
 
+struct CreditState {
+    /// Granted and not yet used.
+    available: u64,
+    /// Taken by the task for a send under way, not yet sent.
+    reserved: u64,
+}
+
 impl Credit {
     fn new(initial: u64, limit: u64) -> Credit {
+        let state = Mutex::new(CreditState {
+            available: initial,
+            reserved: 0,
+        });
         Credit {
-            available: AtomicU64::new(initial),
+            state,
             limit,
             more: Notify::new(),
         }
     }
 
-    /// Adds a grant from the peer; false if it goes past the limit.
+    fn state(&self) -> std::sync::MutexGuard<'_, CreditState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a grant from the page; false if it goes past the limit. The page can only return what it was
+    /// sent, so what it holds plus what is set aside plus the grant never exceeds the window.
     fn grant(&self, amount: u32) -> bool {
-        let now = self.available.load(Relaxed);
-        if now + u64::from(amount) > self.limit {
-            return false;
+        {
+            let mut state = self.state();
+            if state.available + state.reserved + u64::from(amount) > self.limit {
+                return false;
+            }
+            state.available += u64::from(amount);
         }
-        self.give_back(u64::from(amount));
+        self.more.notify_one();
         true
     }
 
+    /// Returns credit that was taken and then not used by the page after all (a connection refused).
     fn give_back(&self, amount: u64) {
-        self.available.fetch_add(amount, Relaxed);
+        self.state().available += amount;
         self.more.notify_one();
     }
 
-    /// Waits for credit and takes up to `max` of it.
+    /// Waits for credit and sets aside up to `max` of it for one send.
     async fn take(&self, max: u64) -> u64 {
         loop {
-            let available = self.available.load(Relaxed);
-            if available > 0 {
-                let n = available.min(max);
-                // Only this task takes, so nothing took it between the load and here.
-                self.available.fetch_sub(n, Relaxed);
-                return n;
+            {
+                let mut state = self.state();
+                if state.available > 0 {
+                    let n = state.available.min(max);
+                    state.available -= n;
+                    state.reserved += n;
+                    return n;
+                }
             }
             self.more.notified().await;
+        }
+    }
+
+    /// Ends a send for which `taken` was set aside: `used` of it went to the page, the rest is available.
+    fn settle(&self, taken: u64, used: u64) {
+        {
+            let mut state = self.state();
+            state.reserved -= taken;
+            state.available += taken - used;
+        }
+        if taken > used {
+            self.more.notify_one();
         }
     }
 }
@@ -407,7 +442,7 @@ impl Session {
                 }
                 Some(event) = internal.recv() => self.handle_internal(event).await,
                 _ = tokio::time::sleep_until(deadline) => {
-                    Err(End::Goodbye(GoodbyeCode::Idle, format!("nothing from the page for {} s", idle.as_secs())))
+                    Err(End::Goodbye(GoodbyeCode::Idle, format!("nothing from the page for {} s", idle.as_secs_f64())))
                 }
                 _ = shutdown.cancelled() => {
                     Err(End::Goodbye(GoodbyeCode::Shutdown, "the relay is shutting down".into()))
@@ -1212,7 +1247,9 @@ async fn dial(shared: &Shared, target: Target, port: u16) -> Result<TcpStream, F
     let connecting = match target {
         Target::Own(real) => Box::pin(TcpStream::connect(real)),
         Target::Addr(dest) => shared.network.connect(dest),
-        Target::Name(name) => shared.network.connect(resolve_allowed(shared, &name, port).await?),
+        Target::Name(name) => shared
+            .network
+            .connect(resolve_allowed(shared, &name, port).await?),
     };
     match tokio::time::timeout(shared.config.connect_timeout, connecting).await {
         Ok(Ok(socket)) => Ok(socket),
@@ -1232,6 +1269,7 @@ async fn accept_connections(
         credit.take(1).await;
         match listener.accept().await {
             Ok((socket, peer)) => {
+                credit.settle(1, 1);
                 if internal
                     .send(Internal::Incoming {
                         listener: listener_id,
@@ -1246,7 +1284,7 @@ async fn accept_connections(
             Err(e) => {
                 // Out of descriptors and the like: pass, and try again shortly.
                 tracing::warn!(error = %e, "accept failed");
-                credit.give_back(1);
+                credit.settle(1, 0);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -1282,9 +1320,8 @@ async fn read_stream(
             }
         };
         let got = *result.as_ref().unwrap_or(&0);
-        let unused = want - got;
-        budget.add_permits(unused);
-        credit.give_back(unused as u64);
+        budget.add_permits(want - got);
+        credit.settle(want as u64, got as u64);
         match result {
             Ok(0) => {
                 let _ = out.send(Out::Frame(Down::Shutdown { stream })).await;

@@ -67,8 +67,6 @@ pub struct Goodbye {
 type Inbox = mpsc::UnboundedSender<Down>;
 
 struct Shared {
-    /// Frames to the relay. Bounded: a program that writes faster than the WebSocket waits.
-    out: mpsc::Sender<Message>,
     routes: Mutex<HashMap<StreamId, Inbox>>,
     /// Send credit per TCP stream, in bytes: taken by writes, given by the relay's `Credit`.
     credits: Mutex<HashMap<StreamId, Arc<Semaphore>>>,
@@ -97,6 +95,9 @@ impl Shared {
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Shared>,
+    /// Frames to the relay. Bounded: a program that writes faster than the WebSocket waits. Held only by
+    /// `Client` and its handles, so when the last of them is dropped the WebSocket closes.
+    out: mpsc::Sender<Message>,
     welcome: Welcome,
 }
 
@@ -151,7 +152,6 @@ impl Client {
         let (out, mut out_rx) = mpsc::channel::<Message>(64);
         let (ended, _) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
-            out,
             routes: Mutex::default(),
             credits: Mutex::default(),
             accepted: Mutex::default(),
@@ -200,7 +200,11 @@ impl Client {
             }
             driver.ended.send_replace(true);
         });
-        Ok(Client { shared, welcome })
+        Ok(Client {
+            shared,
+            out,
+            welcome,
+        })
     }
 
     pub fn welcome(&self) -> &Welcome {
@@ -225,8 +229,7 @@ impl Client {
 
     /// Sends any bytes as one binary frame: for tests of what the relay does with bad input.
     pub async fn raw(&self, frame: Bytes) -> Result<(), Error> {
-        self.shared
-            .out
+        self.out
             .send(Message::Binary(frame))
             .await
             .map_err(|_| self.shared.ended())
@@ -251,68 +254,85 @@ impl Client {
     /// Opens a TCP connection through the relay.
     pub async fn connect_tcp(&self, host: &str, port: u16) -> Result<TcpConn, Error> {
         let stream = self.next_id();
-        let mut inbox = self
-            .open(
+        let result = async {
+            let connect = Up::Connect {
                 stream,
-                Up::Connect {
-                    stream,
-                    host: host.into(),
-                    port,
-                },
-            )
-            .await?;
-        match self.reply(stream, &mut inbox).await? {
-            Down::Connected { local, peer, .. } => Ok(self.conn(stream, inbox, local, peer)),
-            other => Err(Error::Unexpected(format!("{other:?}"))),
+                host: host.into(),
+                port,
+            };
+            let mut inbox = self.open(stream, connect).await?;
+            match self.reply(&mut inbox).await? {
+                Down::Connected { local, peer, .. } => Ok(self.conn(stream, inbox, local, peer)),
+                other => Err(Error::Unexpected(format!("{other:?}"))),
+            }
         }
+        .await;
+        self.settle(stream, result).await
     }
 
     /// Binds a TCP socket and listens on it (`port` 0: any).
     pub async fn listen(&self, host: &str, port: u16, backlog: u32) -> Result<TcpListener, Error> {
         let stream = self.next_id();
-        let bind = Up::Bind {
-            stream,
-            transport: Transport::Tcp,
-            host: host.into(),
-            port,
-        };
-        let mut inbox = self.open(stream, bind).await?;
-        let local = match self.reply(stream, &mut inbox).await? {
-            Down::Bound { local, .. } => local,
-            other => return Err(Error::Unexpected(format!("{other:?}"))),
-        };
-        self.send(Up::Listen { stream, backlog }).await?;
-        match self.reply(stream, &mut inbox).await? {
-            Down::Listening { public, .. } => Ok(TcpListener {
-                client: self.clone(),
+        let result = async {
+            let bind = Up::Bind {
                 stream,
-                inbox,
-                local,
-                public,
-            }),
-            other => Err(Error::Unexpected(format!("{other:?}"))),
+                transport: Transport::Tcp,
+                host: host.into(),
+                port,
+            };
+            let mut inbox = self.open(stream, bind).await?;
+            let local = match self.reply(&mut inbox).await? {
+                Down::Bound { local, .. } => local,
+                other => return Err(Error::Unexpected(format!("{other:?}"))),
+            };
+            self.send(Up::Listen { stream, backlog }).await?;
+            match self.reply(&mut inbox).await? {
+                Down::Listening { public, .. } => Ok(TcpListener {
+                    client: self.clone(),
+                    stream,
+                    inbox,
+                    local,
+                    public,
+                }),
+                other => Err(Error::Unexpected(format!("{other:?}"))),
+            }
         }
+        .await;
+        self.settle(stream, result).await
     }
 
     /// Binds a UDP socket (`port` 0: any).
     pub async fn bind_udp(&self, host: &str, port: u16) -> Result<UdpSocket, Error> {
         let stream = self.next_id();
-        let bind = Up::Bind {
-            stream,
-            transport: Transport::Udp,
-            host: host.into(),
-            port,
-        };
-        let mut inbox = self.open(stream, bind).await?;
-        match self.reply(stream, &mut inbox).await? {
-            Down::Bound { local, .. } => Ok(UdpSocket {
-                client: self.clone(),
+        let result = async {
+            let bind = Up::Bind {
                 stream,
-                inbox,
-                local,
-            }),
-            other => Err(Error::Unexpected(format!("{other:?}"))),
+                transport: Transport::Udp,
+                host: host.into(),
+                port,
+            };
+            let mut inbox = self.open(stream, bind).await?;
+            match self.reply(&mut inbox).await? {
+                Down::Bound { local, .. } => Ok(UdpSocket {
+                    client: self.clone(),
+                    stream,
+                    inbox,
+                    local,
+                }),
+                other => Err(Error::Unexpected(format!("{other:?}"))),
+            }
         }
+        .await;
+        self.settle(stream, result).await
+    }
+
+    /// A stream whose opening failed still holds its id at the relay: close it, as a page does.
+    async fn settle<T>(&self, stream: StreamId, result: Result<T, Error>) -> Result<T, Error> {
+        if result.is_err() {
+            self.forget(stream);
+            let _ = self.send(Up::Close { stream }).await;
+        }
+        result
     }
 
     /// Resolves `host` as the session sees it.
@@ -327,7 +347,7 @@ impl Client {
                 },
             )
             .await?;
-        let reply = self.reply(stream, &mut inbox).await;
+        let reply = self.reply(&mut inbox).await;
         self.forget(stream);
         match reply? {
             Down::Resolved { addrs, .. } => Ok(addrs),
@@ -339,7 +359,7 @@ impl Client {
     pub async fn ping(&self) -> Result<(), Error> {
         let stream = self.next_id();
         let mut inbox = self.open(stream, Up::Ping { stream }).await?;
-        let reply = self.reply(stream, &mut inbox).await;
+        let reply = self.reply(&mut inbox).await;
         self.forget(stream);
         match reply? {
             Down::Pong { .. } => Ok(()),
@@ -348,11 +368,7 @@ impl Client {
     }
 
     /// The next frame for an operation on `stream`: `Failed` becomes an error.
-    async fn reply(
-        &self,
-        _stream: StreamId,
-        inbox: &mut mpsc::UnboundedReceiver<Down>,
-    ) -> Result<Down, Error> {
+    async fn reply(&self, inbox: &mut mpsc::UnboundedReceiver<Down>) -> Result<Down, Error> {
         match inbox.recv().await {
             Some(Down::Failed { errno, message, .. }) => Err(Error::Errno { errno, message }),
             Some(down) => Ok(down),

@@ -253,3 +253,45 @@ impl Network for FixedNames {
         SystemNetwork.connect(addr)
     }
 }
+
+/// A WebSocket to the relay's `/ws`, opened by hand for what the client never sends (text messages, a
+/// missing subprotocol). It asks for `protocol` and sends `origin` when given.
+pub type RawWebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+pub async fn raw_websocket(
+    relay: &TestRelay,
+    protocol: Option<&str>,
+    origin: Option<&str>,
+) -> Result<RawWebSocket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let mut request = relay.url().into_client_request()?;
+    if let Some(protocol) = protocol {
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_str(protocol).expect("header value"),
+        );
+    }
+    if let Some(origin) = origin {
+        request.headers_mut().insert(
+            "origin",
+            HeaderValue::from_str(origin).expect("header value"),
+        );
+    }
+    let (ws, _response) = tokio_tungstenite::connect_async(request).await?;
+    Ok(ws)
+}
+
+/// Waits up to 5 s for a metric to reach `value`; returns the last value seen, so the caller's assert
+/// shows what it was instead.
+pub async fn wait_for_metric(addr: SocketAddr, name: &str, value: i64) -> i64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = metric(addr, name).await;
+        if now == value || tokio::time::Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
