@@ -14,6 +14,7 @@ use axum::http::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use soket_protocol::{MAX_FRAME, SUBPROTOCOL};
 use tokio::net::TcpListener;
@@ -114,6 +115,12 @@ impl Relay {
         let tracker = self.tracker.clone();
         let grace = self.shared.config.shutdown_grace;
         let app = self.router();
+        // Frames are small and latency matters more than packet count: no Nagle on the WebSocket.
+        let listener = listener.tap_io(|socket| {
+            if let Err(e) = socket.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use soket_protocol::errno::{self, describe};
-use soket_protocol::{Down, GoodbyeCode, StreamId, Transport, Up, MAX_PAYLOAD};
+use soket_protocol::{Down, GoodbyeCode, StreamId, Transport, Up, DATA_HEADER_LEN, MAX_PAYLOAD};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::{AbortHandle, JoinSet};
@@ -48,8 +48,10 @@ const MAX_DATAGRAM: usize = 65_507;
 /// What the session hands to the WebSocket writer.
 enum Out {
     Frame(Down),
-    /// `Data` or `Datagram`, with the bytes it holds in the relay's accounts.
+    /// `Datagram`, with the bytes it holds in the relay's accounts.
     Data(Down, Buffered),
+    /// A `Data` frame already encoded (built in place by a reader), with the bytes it holds.
+    Encoded(Bytes, Buffered),
     /// Send `Goodbye`, close the WebSocket with this reason, and stop.
     Goodbye(GoodbyeCode, String),
 }
@@ -372,6 +374,14 @@ async fn write_frames(
             Out::Frame(down) => sink.feed(Message::Binary(down.encode())).await,
             Out::Data(down, held) => {
                 let result = sink.feed(Message::Binary(down.encode())).await;
+                shared
+                    .metrics
+                    .bytes_down
+                    .fetch_add(held.bytes as u64, Relaxed);
+                result
+            }
+            Out::Encoded(frame, held) => {
+                let result = sink.feed(Message::Binary(frame)).await;
                 shared
                     .metrics
                     .bytes_down
@@ -1303,18 +1313,23 @@ async fn read_stream(
     internal: mpsc::UnboundedSender<Internal>,
     shared: Arc<Shared>,
 ) {
+    // Frames are built in place: the Data header, then the bytes read right after it. Once the writer
+    // has sent (and dropped) earlier frames, `reserve` reuses their memory.
+    let mut buf = BytesMut::new();
     loop {
         let want = credit.take(MAX_PAYLOAD as u64).await as usize;
         let Ok(permit) = budget.acquire_many(want as u32).await else {
             return;
         };
         permit.forget(); // the WebSocket writer gives the bytes back as it sends them
-        let mut buf = BytesMut::with_capacity(want);
+        buf.clear();
+        buf.reserve(DATA_HEADER_LEN + want);
+        buf.extend_from_slice(&Down::data_header(stream));
         let result = loop {
             if let Err(e) = socket.readable().await {
                 break Err(e);
             }
-            match socket.try_read_buf(&mut buf) {
+            match socket.try_read_buf(&mut (&mut buf).limit(want)) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 other => break other,
             }
@@ -1330,11 +1345,11 @@ async fn read_stream(
             Ok(n) => {
                 let held = Buffered::new(&shared, n, Some(budget.clone()));
                 rate.take(n).await;
-                let data = Down::Data {
-                    stream,
-                    payload: buf.freeze(),
-                };
-                if out.send(Out::Data(data, held)).await.is_err() {
+                if out
+                    .send(Out::Encoded(buf.split().freeze(), held))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -121,7 +121,8 @@ impl Client {
                 HeaderValue::from_str(origin).map_err(|e| Error::Handshake(e.to_string()))?;
             request.headers_mut().insert("origin", value);
         }
-        let (ws, response) = tokio_tungstenite::connect_async(request)
+        // Frames are small and latency matters more than packet count: no Nagle.
+        let (ws, response) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
             .map_err(|e| Error::Handshake(e.to_string()))?;
         let chosen = response
@@ -410,6 +411,7 @@ impl Client {
             local,
             peer,
             pending: None,
+            uncredited: 0,
             eof: false,
             closed: None,
         }
@@ -499,6 +501,9 @@ pub struct TcpConn {
     pub peer: SocketAddr,
     /// Bytes received but not yet handed out by `read_exact`.
     pending: Option<Bytes>,
+    /// Bytes handed to the program and not yet credited back: credit goes in batches of a quarter window,
+    /// which never stalls the relay (it stops only when a whole window sits here, unread or uncredited).
+    uncredited: u32,
     eof: bool,
     closed: Option<Error>,
 }
@@ -517,13 +522,16 @@ impl TcpConn {
         }
         match self.inbox.recv().await {
             Some(Down::Data { payload, .. }) => {
-                let amount = payload.len() as u32;
-                self.client
-                    .send(Up::Credit {
-                        stream: self.stream,
-                        amount,
-                    })
-                    .await?;
+                self.uncredited += payload.len() as u32;
+                if self.uncredited >= self.client.welcome.window / 4 {
+                    let amount = std::mem::take(&mut self.uncredited);
+                    self.client
+                        .send(Up::Credit {
+                            stream: self.stream,
+                            amount,
+                        })
+                        .await?;
+                }
                 Ok(Some(payload))
             }
             Some(Down::Shutdown { .. }) => {

@@ -67,6 +67,13 @@ mod tag {
     pub const GOODBYE: u8 = 0x8E;
 }
 
+pub(crate) const DOWN_DATA: u8 = tag::DATA_DOWN;
+
+pub(crate) fn data_header(tag: u8, stream: StreamId) -> [u8; crate::DATA_HEADER_LEN] {
+    let id = stream.0.to_be_bytes();
+    [tag, id[0], id[1], id[2], id[3]]
+}
+
 /// Builds one frame. Strings longer than their limit are cut at a character boundary, so encoding never
 /// fails and never produces a frame the other end must refuse.
 struct Writer(BytesMut);

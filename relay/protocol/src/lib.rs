@@ -288,7 +288,17 @@ impl Up {
     }
 }
 
+/// The length of the bytes before the payload of a `Data` frame.
+pub const DATA_HEADER_LEN: usize = 5;
+
 impl Down {
+    /// The first bytes of a `Down::Data` frame for `stream`. A reader puts them in a buffer, reads the
+    /// payload right after them, and sends the buffer as the frame: no copy of the payload. The result is
+    /// the same as `Down::Data { stream, payload }.encode()`.
+    pub fn data_header(stream: StreamId) -> [u8; DATA_HEADER_LEN] {
+        codec::data_header(codec::DOWN_DATA, stream)
+    }
+
     /// Encodes this message as one frame.
     pub fn encode(&self) -> Bytes {
         codec::encode_down(self)

@@ -143,6 +143,13 @@ proptest! {
     }
 
     #[test]
+    fn a_data_frame_built_in_place_is_the_encoded_frame(stream in stream(), payload in payload()) {
+        let mut frame = Down::data_header(stream).to_vec();
+        frame.extend_from_slice(&payload);
+        prop_assert_eq!(Bytes::from(frame), Down::Data { stream, payload }.encode());
+    }
+
+    #[test]
     fn every_prefix_of_a_frame_is_refused(msg in up()) {
         let frame = msg.encode();
         for len in 0..frame.len() {

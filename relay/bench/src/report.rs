@@ -1,0 +1,307 @@
+//! What one run found, as the markdown table of `BENCHMARKS.md`: figures, ratios, and each target marked
+//! met or not met. Every figure comes from the run that writes the page.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The machine and the run's settings, said above the tables.
+pub struct Setting {
+    pub date: String,
+    pub cores: String,
+    pub cpu: String,
+    pub kernel: String,
+    pub websocat: String,
+    pub command: String,
+    /// The flags of the relay that carries the bulk and echo traffic, besides `--port`, `--www`, `--allow`.
+    pub relay_flags: String,
+    pub bulk_mib: u64,
+    pub rounds: usize,
+    pub rtt_size: usize,
+    pub rtt_warmup: usize,
+    pub rtt_count: usize,
+}
+
+/// MiB/s per round, for one path.
+#[derive(Default)]
+pub struct Bulk {
+    pub up: Vec<f64>,
+    pub down: Vec<f64>,
+}
+
+pub struct RoundTrip {
+    /// How many were measured (fewer than asked when the path is slow: the series is bounded in time).
+    pub count: usize,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+pub struct Memory {
+    /// The relay's `--max-sessions`.
+    pub max_sessions: usize,
+    /// Handshakes under way at once while the sessions were opened.
+    pub parallel: usize,
+    pub sessions: usize,
+    pub before_kib: u64,
+    pub after_kib: u64,
+}
+
+impl Memory {
+    pub fn per_session_kib(&self) -> f64 {
+        (self.after_kib as f64 - self.before_kib as f64) / self.sessions as f64
+    }
+}
+
+/// Figures per path, in the order plain TCP, relay, websocat.
+pub struct Report {
+    pub setting: Setting,
+    pub bulk: [Bulk; 3],
+    pub rtt: [RoundTrip; 3],
+    pub memory: Memory,
+}
+
+const PLAIN: usize = 0;
+const RELAY: usize = 1;
+const WEBSOCAT: usize = 2;
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+impl Report {
+    pub fn markdown(&self) -> String {
+        let s = &self.setting;
+        let mut md = String::new();
+        let _ = writeln!(md, "# Benchmarks\n");
+        let _ = writeln!(
+            md,
+            "Made by `{}` on {}: {} cores ({}), Linux {}, {}. One run; every figure and ratio below comes \
+             from it. All traffic stays on loopback (clients on 127.0.0.1, servers on 127.0.0.2). Run the \
+             command again to refresh this page; the targets are reported here, never asserted by tests.\n",
+            s.command, s.date, s.cores, s.cpu, s.kernel, s.websocat
+        );
+        let _ = writeln!(md, "The paths:");
+        let _ = writeln!(
+            md,
+            "- **plain TCP**: a tokio client straight to the server (the floor no relay can beat);"
+        );
+        let _ = writeln!(
+            md,
+            "- **relay**: `soket_client::Client` (one session, one stream) through the release `soket-relay` \
+             in its own process (`{}`);",
+            s.relay_flags
+        );
+        let _ = writeln!(
+            md,
+            "- **websocat**: a tokio-tungstenite client sending binary messages through `websocat --binary -E \
+             ws-l:… tcp:…`, the same WebSocket→TCP job.\n"
+        );
+
+        let _ = writeln!(
+            md,
+            "## Bulk throughput\n\n{} MiB per transfer in writes (messages) of 64 KiB; median of {} rounds \
+             after a warm-up round. Upload: from the client's first write until the sink has counted the \
+             last byte. Download: from the client's \"go\" until it has read the last byte.\n",
+            s.bulk_mib, s.rounds
+        );
+        let _ = writeln!(
+            md,
+            "| path | upload MiB/s | download MiB/s | rounds (up / down) |"
+        );
+        let _ = writeln!(md, "|---|---:|---:|---|");
+        for (i, name) in ["plain TCP", "relay", "websocat"].iter().enumerate() {
+            let b = &self.bulk[i];
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} / {} |",
+                thousands(median(&b.up)),
+                thousands(median(&b.down)),
+                list(&b.up),
+                list(&b.down)
+            );
+        }
+        let (up, down) = (self.ratio_up(WEBSOCAT), self.ratio_down(WEBSOCAT));
+        let _ = writeln!(
+            md,
+            "| relay / websocat | {} | {} | |",
+            times(up),
+            times(down)
+        );
+        let (up, down) = (self.ratio_up(PLAIN), self.ratio_down(PLAIN));
+        let _ = writeln!(
+            md,
+            "| relay / plain TCP | {} | {} | |\n",
+            times(up),
+            times(down)
+        );
+
+        let _ = writeln!(
+            md,
+            "## Echo round trip\n\nUp to {} round trips (at most {} s) of a {}-byte message, each a write \
+             then a read of the whole echo, after up to {} unmeasured ones (at most {} s); one connection \
+             per path. The echo server and the plain client have Nagle off; the WebSocket clients keep \
+             tokio-tungstenite's default (Nagle on), as `soket_client::Client::connect` does.\n",
+            s.rtt_count,
+            crate::measure::SERIES_BUDGET.as_secs(),
+            s.rtt_size,
+            s.rtt_warmup,
+            crate::measure::WARMUP_BUDGET.as_secs()
+        );
+        let _ = writeln!(md, "| path | p50 µs | p99 µs | round trips |");
+        let _ = writeln!(md, "|---|---:|---:|---:|");
+        for (i, name) in ["plain TCP", "relay", "websocat"].iter().enumerate() {
+            let r = &self.rtt[i];
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} |",
+                micros(r.p50),
+                micros(r.p99),
+                thousands(r.count as f64)
+            );
+        }
+        let _ = writeln!(
+            md,
+            "| relay / websocat | {} | {} | |",
+            times(self.rtt_ratio(WEBSOCAT, |r| r.p50)),
+            times(self.rtt_ratio(WEBSOCAT, |r| r.p99))
+        );
+        let _ = writeln!(
+            md,
+            "| relay / plain TCP | {} | {} | |\n",
+            times(self.rtt_ratio(PLAIN, |r| r.p50)),
+            times(self.rtt_ratio(PLAIN, |r| r.p99))
+        );
+
+        let m = &self.memory;
+        let _ = writeln!(
+            md,
+            "## Relay memory per idle session\n\nA fresh release relay (`--max-sessions {}`); `VmRSS` \
+             from `/proc/<pid>/status` after one warm-up session, then with {} sessions open (WebSocket \
+             upgraded, `Welcome` received, nothing else sent; opened {} at a time).\n",
+            m.max_sessions,
+            m.sessions,
+            m.parallel
+        );
+        let _ = writeln!(md, "| sessions | RSS before | RSS after | per session |");
+        let _ = writeln!(md, "|---:|---:|---:|---:|");
+        let _ = writeln!(
+            md,
+            "| {} | {} KiB | {} KiB | {:.1} KiB |\n",
+            thousands(m.sessions as f64),
+            thousands(m.before_kib as f64),
+            thousands(m.after_kib as f64),
+            m.per_session_kib()
+        );
+
+        let _ = writeln!(md, "## Targets\n");
+        let _ = writeln!(md, "| target | measured | verdict |");
+        let _ = writeln!(md, "|---|---:|---|");
+        for (target, measured, met) in self.targets() {
+            let verdict = if met { "met" } else { "**not met**" };
+            let _ = writeln!(md, "| {target} | {measured} | {verdict} |");
+        }
+        md
+    }
+
+    /// (what, the measured figure, met) for every target.
+    pub fn targets(&self) -> Vec<(String, String, bool)> {
+        let mut out = Vec::new();
+        for (dir, up) in [("upload", true), ("download", false)] {
+            let r = if up {
+                self.ratio_up(WEBSOCAT)
+            } else {
+                self.ratio_down(WEBSOCAT)
+            };
+            out.push((
+                format!("relay throughput ≥ 1.0× websocat ({dir})"),
+                times(r),
+                r >= 1.0,
+            ));
+        }
+        for (dir, up) in [("upload", true), ("download", false)] {
+            let r = if up {
+                self.ratio_up(PLAIN)
+            } else {
+                self.ratio_down(PLAIN)
+            };
+            out.push((
+                format!("relay throughput ≥ 1/3 of plain TCP ({dir})"),
+                times(r),
+                r >= 1.0 / 3.0,
+            ));
+        }
+        let r = self.rtt_ratio(WEBSOCAT, |r| r.p50);
+        out.push((
+            "relay round trip p50 ≤ 1.0× websocat".into(),
+            times(r),
+            r <= 1.0,
+        ));
+        let r = self.rtt_ratio(PLAIN, |r| r.p50);
+        out.push((
+            "relay round trip p50 ≤ 1.5× plain TCP (the aim in DESIGN.md)".into(),
+            times(r),
+            r <= 1.5,
+        ));
+        let kib = self.memory.per_session_kib();
+        out.push((
+            "relay memory < 64 KiB per idle session".into(),
+            format!("{kib:.1} KiB"),
+            kib < 64.0,
+        ));
+        out
+    }
+
+    fn ratio_up(&self, other: usize) -> f64 {
+        median(&self.bulk[RELAY].up) / median(&self.bulk[other].up)
+    }
+
+    fn ratio_down(&self, other: usize) -> f64 {
+        median(&self.bulk[RELAY].down) / median(&self.bulk[other].down)
+    }
+
+    fn rtt_ratio(&self, other: usize, pick: impl Fn(&RoundTrip) -> Duration) -> f64 {
+        pick(&self.rtt[RELAY]).as_secs_f64() / pick(&self.rtt[other]).as_secs_f64()
+    }
+}
+
+/// `3595.2` as `3,595`.
+fn thousands(x: f64) -> String {
+    if !x.is_finite() {
+        return "–".into();
+    }
+    let digits = format!("{:.0}", x);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn list(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn times(ratio: f64) -> String {
+    format!("{ratio:.2}×")
+}
+
+fn micros(d: Duration) -> String {
+    thousands(d.as_secs_f64() * 1e6)
+}
