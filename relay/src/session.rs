@@ -1376,7 +1376,7 @@ async fn write_stream(
     internal: mpsc::UnboundedSender<Internal>,
     shared: Arc<Shared>,
 ) {
-    let half_window = shared.config.window() as u64 / 2;
+    let batch = shared.config.window() as u64 / 4;
     let mut ungranted = 0u64;
     let mut closing = false;
     while let Some(command) = commands.recv().await {
@@ -1405,8 +1405,9 @@ async fn write_stream(
             }
             WriteCmd::Close => closing = true,
         }
-        // Grant credit in batches: when the queue is drained or half a window has been written.
-        if !closing && ungranted > 0 && (commands.is_empty() || ungranted >= half_window) {
+        // Grant credit in batches of a quarter window, so small writes cost no frame back. This never
+        // stalls the page: once the queue is written, it holds at least three quarters of its window.
+        if !closing && ungranted >= batch {
             window.fetch_add(ungranted, Relaxed);
             let amount = ungranted.min(u64::from(u32::MAX)) as u32;
             ungranted = 0;

@@ -314,7 +314,7 @@ async fn websocket_with(
             .headers_mut()
             .insert("sec-websocket-protocol", HeaderValue::from_str(protocol)?);
     }
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, config, false).await?;
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, config, true).await?;
     Ok(ws)
 }
 

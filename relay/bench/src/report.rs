@@ -149,8 +149,8 @@ impl Report {
             md,
             "## Echo round trip\n\nUp to {} round trips (at most {} s) of a {}-byte message, each a write \
              then a read of the whole echo, after up to {} unmeasured ones (at most {} s); one connection \
-             per path. The echo server and the plain client have Nagle off; the WebSocket clients keep \
-             tokio-tungstenite's default (Nagle on), as `soket_client::Client::connect` does.\n",
+             per path. Every client and the echo server have Nagle off (`soket_client::Client` turns it \
+             off, and so does the websocat path's tokio-tungstenite client).\n",
             s.rtt_count,
             crate::measure::SERIES_BUDGET.as_secs(),
             s.rtt_size,
