@@ -1,0 +1,24 @@
+//! The in-page network stack, without I/O: what a page's network worker keeps for every Python socket.
+//!
+//! Python programs (in their own workers) make socket calls; the network worker owns the page's one
+//! WebSocket to the relay and answers them from a [`Stack`]. The stack is plain data and logic — no
+//! WebSocket, no clock, no JS — so it is tested natively: calls go in, `soket.v1` frames ([`Up`]) come out
+//! of [`Stack::take_frames`], frames from the relay ([`Down`]) go into [`Stack::handle`], which says which
+//! sockets changed so that the worker can wake the calls waiting on them.
+//!
+//! Every call is non-blocking: it succeeds, fails with an errno as CPython on Linux would, or returns
+//! [`Error::WouldBlock`]; a blocking Python call is the worker retrying it when its socket changes (or
+//! its timeout passes). The costs the design asks for hold here by construction: `recv` on buffered data,
+//! `send` within the credit window and `accept` with a pending connection send nothing to the relay or send
+//! frames without waiting for an answer; `connect`, `bind`, `listen` and name resolution take one round trip.
+//!
+//! # Layout
+//! - [`socket`]: one socket's state and buffers.
+//! - [`stack`]: the table of sockets, the calls, and the handling of relay frames.
+
+pub mod socket;
+pub mod stack;
+
+pub use socket::{Fd, Readiness};
+pub use soket_protocol::{Down, StreamId, Transport, Up};
+pub use stack::{Error, Stack};

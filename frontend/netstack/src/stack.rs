@@ -1,0 +1,776 @@
+//! The table of a page's sockets: the calls Python's `_socket` makes, and what frames from the relay do.
+//!
+//! Calls that need the relay's answer (`bind`, `listen`, `connect`) send their frame and leave the socket's
+//! `pending` at `Waiting`; the caller waits for [`Stack::take_pending`] to give the result. Every other call
+//! is answered at once. Ids: each socket gets a [`Fd`] at once, and a relay stream id only when the relay
+//! first hears of it, so that stream ids increase in the order the relay sees them, as `soket.v1` requires.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use bytes::Bytes;
+use soket_protocol::errno::{self, describe};
+use soket_protocol::{Down, StreamId, Transport, Up, MAX_PAYLOAD};
+
+use crate::socket::{Fd, Pending, Readiness, Socket, State, DATAGRAM_BUFFER};
+
+/// Why a call did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Nothing to do yet: a blocking call waits for its socket to change and tries again.
+    WouldBlock,
+    /// Fails as CPython on Linux would: this errno, this message.
+    Errno(i32, String),
+}
+
+impl Error {
+    pub fn errno(errno: i32) -> Error {
+        Error::Errno(errno, describe(errno).to_owned())
+    }
+}
+
+impl From<(i32, String)> for Error {
+    fn from((errno, message): (i32, String)) -> Error {
+        Error::Errno(errno, message)
+    }
+}
+
+const EBADF: i32 = 9;
+const EDESTADDRREQ: i32 = 89;
+const EOPNOTSUPP: i32 = 95;
+const ENETDOWN: i32 = 100;
+const EISCONN: i32 = 106;
+const EALREADY: i32 = 114;
+/// The largest UDP payload over IPv4.
+const MAX_DATAGRAM: usize = 65_507;
+
+/// An errno and its message, as the relay sent them.
+type Failure = (i32, String);
+
+/// A name resolution: `None` until the relay answers.
+type Resolution = Option<Result<Vec<IpAddr>, Failure>>;
+
+/// The relay broke `soket.v1` (sent more than the page's credit, or a frame for a stream never seen).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation(pub String);
+
+/// A page's sockets.
+#[derive(Debug)]
+pub struct Stack {
+    hostname: String,
+    public_host: String,
+    /// Each stream's initial credit, in both directions (from `Welcome`).
+    window: u32,
+    sockets: BTreeMap<Fd, Socket>,
+    by_stream: HashMap<StreamId, Fd>,
+    next_fd: u32,
+    next_stream: u32,
+    frames: VecDeque<Up>,
+    resolutions: HashMap<StreamId, Resolution>,
+    /// Why the relay is gone, once it is.
+    lost: Option<String>,
+}
+
+impl Default for Stack {
+    fn default() -> Stack {
+        Stack::new()
+    }
+}
+
+impl Stack {
+    pub fn new() -> Stack {
+        Stack {
+            hostname: "localhost".into(),
+            public_host: String::new(),
+            window: soket_protocol::INITIAL_WINDOW,
+            sockets: BTreeMap::new(),
+            by_stream: HashMap::new(),
+            next_fd: 3,
+            next_stream: 1,
+            frames: VecDeque::new(),
+            resolutions: HashMap::new(),
+            lost: None,
+        }
+    }
+
+    /// The session's host name (`socket.gethostname()`).
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// Frames for the relay, in order.
+    pub fn take_frames(&mut self) -> impl Iterator<Item = Up> + '_ {
+        self.frames.drain(..)
+    }
+
+    fn new_stream(&mut self) -> StreamId {
+        let id = StreamId(self.next_stream);
+        self.next_stream += 1;
+        id
+    }
+
+    fn get(&mut self, fd: Fd) -> Result<&mut Socket, Error> {
+        self.sockets.get_mut(&fd).ok_or_else(|| Error::errno(EBADF))
+    }
+
+    /// `socket()`: a new socket owned by program `owner`.
+    pub fn socket(&mut self, owner: u32, transport: Transport) -> Fd {
+        let fd = Fd(self.next_fd);
+        self.next_fd += 1;
+        self.sockets.insert(fd, Socket::new(transport, owner));
+        fd
+    }
+
+    /// Makes the relay hear of `fd` with `first` (a frame built for the new stream id).
+    fn open_stream(&mut self, fd: Fd, first: impl FnOnce(StreamId) -> Up) -> StreamId {
+        let stream = self.new_stream();
+        self.by_stream.insert(stream, fd);
+        self.frames.push_back(first(stream));
+        if let Some(socket) = self.sockets.get_mut(&fd) {
+            socket.stream = Some(stream);
+        }
+        stream
+    }
+
+    fn check_relay(&self) -> Result<(), Error> {
+        match &self.lost {
+            Some(why) => Err(Error::Errno(ENETDOWN, why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// `bind()`: answered by the relay; wait for [`Stack::take_pending`].
+    pub fn bind(&mut self, fd: Fd, host: &str, port: u16) -> Result<(), Error> {
+        self.check_relay()?;
+        let socket = self.get(fd)?;
+        if socket.state != State::Fresh {
+            return Err(Error::errno(errno::EINVAL));
+        }
+        let transport = socket.transport;
+        socket.state = State::Binding;
+        socket.pending = Some(Pending::Waiting);
+        let host = host.to_owned();
+        self.open_stream(fd, |stream| Up::Bind {
+            stream,
+            transport,
+            host,
+            port,
+        });
+        Ok(())
+    }
+
+    /// `listen()`: answered by the relay. An unbound socket is bound to any port first, as Linux does.
+    pub fn listen(&mut self, fd: Fd, backlog: u32) -> Result<(), Error> {
+        self.check_relay()?;
+        let socket = self.get(fd)?;
+        if socket.transport != Transport::Tcp {
+            return Err(Error::errno(EOPNOTSUPP));
+        }
+        match socket.state {
+            State::Listening => {
+                socket.pending = Some(Pending::Done(Ok(())));
+                return Ok(());
+            }
+            State::Fresh => {
+                socket.state = State::ListenStarting;
+                socket.pending = Some(Pending::Waiting);
+                let bind = |stream| Up::Bind {
+                    stream,
+                    transport: Transport::Tcp,
+                    host: String::new(),
+                    port: 0,
+                };
+                let stream = self.open_stream(fd, bind);
+                self.frames.push_back(Up::Listen { stream, backlog });
+            }
+            State::Bound => {
+                socket.state = State::ListenStarting;
+                socket.pending = Some(Pending::Waiting);
+                let stream = socket.stream.ok_or_else(|| Error::errno(errno::EINVAL))?;
+                self.frames.push_back(Up::Listen { stream, backlog });
+            }
+            _ => return Err(Error::errno(errno::EINVAL)),
+        }
+        Ok(())
+    }
+
+    /// `connect()`. TCP: answered by the relay. UDP: only sets the default destination.
+    pub fn connect(&mut self, fd: Fd, host: &str, port: u16) -> Result<(), Error> {
+        self.check_relay()?;
+        let socket = self.get(fd)?;
+        if let Some(error) = socket.error.take() {
+            return Err(error.into());
+        }
+        if socket.transport == Transport::Udp {
+            socket.default_peer = Some((host.to_owned(), port));
+            socket.pending = Some(Pending::Done(Ok(())));
+            if socket.state == State::Fresh {
+                self.implicit_bind(fd);
+            }
+            return Ok(());
+        }
+        match socket.state {
+            State::Connecting => return Err(Error::errno(EALREADY)),
+            State::Connected => return Err(Error::errno(EISCONN)),
+            State::Fresh => {}
+            // A socket bound before connecting: the relay's connect makes a stream of its own.
+            State::Bound => self.release_stream(fd),
+            _ => return Err(Error::errno(errno::EINVAL)),
+        }
+        let socket = self.get(fd)?;
+        socket.state = State::Connecting;
+        socket.pending = Some(Pending::Waiting);
+        let host = host.to_owned();
+        self.open_stream(fd, |stream| Up::Connect { stream, host, port });
+        Ok(())
+    }
+
+    /// The answer to the last `bind`/`listen`/`connect` on `fd`, once there is one.
+    pub fn take_pending(&mut self, fd: Fd) -> Option<Result<(), Error>> {
+        let socket = self.sockets.get_mut(&fd)?;
+        match socket.pending.take() {
+            Some(Pending::Waiting) => {
+                socket.pending = Some(Pending::Waiting);
+                None
+            }
+            Some(Pending::Done(result)) => Some(result.map_err(Error::from)),
+            None => Some(Err(Error::errno(errno::EINVAL))),
+        }
+    }
+
+    /// Tells the relay to forget `fd`'s stream and makes `fd` fresh again.
+    fn release_stream(&mut self, fd: Fd) {
+        if let Some(socket) = self.sockets.get_mut(&fd) {
+            if let Some(stream) = socket.stream.take() {
+                self.by_stream.remove(&stream);
+                self.frames.push_back(Up::Close { stream });
+            }
+            socket.state = State::Fresh;
+            socket.local = None;
+        }
+    }
+
+    /// UDP sockets bind to any port on first use; the relay's answer fills in the address later.
+    fn implicit_bind(&mut self, fd: Fd) {
+        if let Some(socket) = self.sockets.get_mut(&fd) {
+            socket.state = State::Binding;
+        }
+        self.open_stream(fd, |stream| Up::Bind {
+            stream,
+            transport: Transport::Udp,
+            host: String::new(),
+            port: 0,
+        });
+    }
+
+    /// `send()`: as much as the credit allows; `WouldBlock` when there is none.
+    pub fn send(&mut self, fd: Fd, data: &[u8]) -> Result<usize, Error> {
+        self.check_relay()?;
+        let socket = self.get(fd)?;
+        if socket.transport == Transport::Udp {
+            let (host, port) = socket
+                .default_peer
+                .clone()
+                .ok_or_else(|| Error::errno(EDESTADDRREQ))?;
+            return self.send_to(fd, &host, port, data);
+        }
+        if let Some(error) = socket.error.take() {
+            return Err(error.into());
+        }
+        match socket.state {
+            State::Connected if socket.shut_write => return Err(Error::errno(errno::EPIPE)),
+            State::Connected => {}
+            State::Gone => return Err(Error::errno(errno::EPIPE)),
+            _ => return Err(Error::errno(errno::ENOTCONN)),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if socket.send_credit == 0 {
+            return Err(Error::WouldBlock);
+        }
+        let n = data.len().min(socket.send_credit as usize);
+        socket.send_credit -= n as u32;
+        let stream = socket.stream.ok_or_else(|| Error::errno(errno::ENOTCONN))?;
+        for chunk in data[..n].chunks(MAX_PAYLOAD) {
+            self.frames.push_back(Up::Data {
+                stream,
+                payload: Bytes::copy_from_slice(chunk),
+            });
+        }
+        Ok(n)
+    }
+
+    /// `sendto()`: a whole datagram at once (UDP never blocks here).
+    pub fn send_to(&mut self, fd: Fd, host: &str, port: u16, data: &[u8]) -> Result<usize, Error> {
+        self.check_relay()?;
+        let socket = self.get(fd)?;
+        if socket.transport == Transport::Tcp {
+            return match socket.state {
+                State::Connected => Err(Error::errno(EISCONN)),
+                _ => Err(Error::errno(errno::EPIPE)),
+            };
+        }
+        if let Some(error) = socket.error.take() {
+            return Err(error.into());
+        }
+        if data.len() > MAX_DATAGRAM {
+            return Err(Error::errno(errno::EMSGSIZE));
+        }
+        if socket.state == State::Fresh {
+            self.implicit_bind(fd);
+        }
+        let stream = self
+            .get(fd)?
+            .stream
+            .ok_or_else(|| Error::errno(errno::EINVAL))?;
+        let payload = Bytes::copy_from_slice(data);
+        self.frames.push_back(Up::SendTo {
+            stream,
+            host: host.to_owned(),
+            port,
+            payload,
+        });
+        Ok(data.len())
+    }
+
+    /// `recv()`: buffered bytes at once, `b""` at end of stream, `WouldBlock` while there are none.
+    pub fn recv(&mut self, fd: Fd, max: usize, peek: bool) -> Result<Bytes, Error> {
+        let socket = self.get(fd)?;
+        if socket.transport == Transport::Udp {
+            return self.recv_from(fd, max, peek).map(|(bytes, _)| bytes);
+        }
+        if socket.received_len > 0 && max > 0 {
+            let bytes = socket.take_received(max, peek);
+            if !peek {
+                self.credit(fd, bytes.len() as u32);
+            }
+            return Ok(bytes);
+        }
+        if let Some(error) = socket.error.take() {
+            // Raised once; afterwards the stream reads as ended, as after a reset on Linux.
+            socket.eof = true;
+            return Err(error.into());
+        }
+        match socket.state {
+            State::Connected | State::Gone if socket.eof || socket.shut_read || max == 0 => {
+                Ok(Bytes::new())
+            }
+            State::Connected => Err(Error::WouldBlock),
+            State::Gone => Ok(Bytes::new()),
+            _ => Err(Error::errno(errno::ENOTCONN)),
+        }
+    }
+
+    /// Gives the relay credit for bytes the program took, a quarter window at a time.
+    fn credit(&mut self, fd: Fd, n: u32) {
+        let batch = self.window / 4;
+        let Some(socket) = self.sockets.get_mut(&fd) else {
+            return;
+        };
+        socket.uncredited += n;
+        if socket.uncredited >= batch {
+            if let Some(stream) = socket.stream {
+                let amount = std::mem::take(&mut socket.uncredited);
+                self.frames.push_back(Up::Credit { stream, amount });
+            }
+        }
+    }
+
+    /// `recvfrom()`: one datagram (cut to `max`, the rest of it lost, as on Linux), with its sender.
+    pub fn recv_from(
+        &mut self,
+        fd: Fd,
+        max: usize,
+        peek: bool,
+    ) -> Result<(Bytes, Option<SocketAddr>), Error> {
+        let socket = self.get(fd)?;
+        if socket.transport == Transport::Tcp {
+            let peer = socket.peer;
+            return self.recv(fd, max, peek).map(|bytes| (bytes, peer));
+        }
+        if let Some(error) = socket.error.take() {
+            return Err(error.into());
+        }
+        if socket.state == State::Fresh {
+            // Linux lets an unbound UDP socket wait; it just never receives anything.
+            return Err(Error::WouldBlock);
+        }
+        let Some((from, payload)) = (if peek {
+            socket.datagrams.front().cloned()
+        } else {
+            socket.datagrams.pop_front()
+        }) else {
+            return Err(Error::WouldBlock);
+        };
+        if !peek {
+            socket.datagram_bytes -= payload.len();
+        }
+        Ok((payload.slice(..payload.len().min(max)), Some(from)))
+    }
+
+    /// `accept()`: a pending connection at once (and room for one more granted), else `WouldBlock`.
+    pub fn accept(&mut self, fd: Fd) -> Result<(Fd, SocketAddr), Error> {
+        let socket = self.get(fd)?;
+        if socket.state != State::Listening {
+            return Err(Error::errno(errno::EINVAL));
+        }
+        let Some(conn) = socket.accepts.pop_front() else {
+            return Err(Error::WouldBlock);
+        };
+        if let Some(stream) = socket.stream {
+            self.frames.push_back(Up::Credit { stream, amount: 1 });
+        }
+        let peer = self
+            .sockets
+            .get(&conn)
+            .and_then(|s| s.peer)
+            .unwrap_or_else(unspecified);
+        Ok((conn, peer))
+    }
+
+    /// `shutdown()`: `how` is `SHUT_RD` (0), `SHUT_WR` (1) or `SHUT_RDWR` (2).
+    pub fn shutdown(&mut self, fd: Fd, how: i32) -> Result<(), Error> {
+        let socket = self.get(fd)?;
+        if !(0..=2).contains(&how) {
+            return Err(Error::errno(errno::EINVAL));
+        }
+        if socket.transport != Transport::Tcp || socket.state != State::Connected {
+            return Err(Error::errno(errno::ENOTCONN));
+        }
+        if how != 1 && !socket.shut_read {
+            socket.shut_read = true;
+            let dropped = socket.received_len as u32;
+            socket.received.clear();
+            socket.received_len = 0;
+            self.credit(fd, dropped);
+        }
+        let socket = self.get(fd)?;
+        if how != 0 && !socket.shut_write {
+            socket.shut_write = true;
+            if let Some(stream) = socket.stream {
+                self.frames.push_back(Up::Shutdown { stream });
+            }
+        }
+        Ok(())
+    }
+
+    /// `close()`. A listener's connections that were never accepted are reset, as Linux does.
+    pub fn close(&mut self, fd: Fd) {
+        let Some(socket) = self.sockets.remove(&fd) else {
+            return;
+        };
+        for conn in &socket.accepts {
+            if let Some(accepted) = self.sockets.remove(conn) {
+                if let Some(stream) = accepted.stream {
+                    self.by_stream.remove(&stream);
+                    self.frames.push_back(Up::Reset { stream });
+                }
+            }
+        }
+        if let Some(stream) = socket.stream {
+            self.by_stream.remove(&stream);
+            if self.lost.is_none() {
+                self.frames.push_back(Up::Close { stream });
+            }
+        }
+    }
+
+    /// Closes every socket of a program that ended or was stopped.
+    pub fn close_owner(&mut self, owner: u32) {
+        let fds: Vec<Fd> = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| s.owner == owner)
+            .map(|(fd, _)| *fd)
+            .collect();
+        for fd in fds {
+            self.close(fd);
+        }
+    }
+
+    pub fn readiness(&self, fd: Fd) -> Result<Readiness, Error> {
+        self.sockets
+            .get(&fd)
+            .map(Socket::readiness)
+            .ok_or_else(|| Error::errno(EBADF))
+    }
+
+    /// `getsockname()`: `0.0.0.0:0` before the relay assigned an address.
+    pub fn local_addr(&self, fd: Fd) -> Result<SocketAddr, Error> {
+        let socket = self.sockets.get(&fd).ok_or_else(|| Error::errno(EBADF))?;
+        Ok(socket.local.unwrap_or_else(unspecified))
+    }
+
+    /// `getpeername()`.
+    pub fn peer_addr(&self, fd: Fd) -> Result<SocketAddr, Error> {
+        let socket = self.sockets.get(&fd).ok_or_else(|| Error::errno(EBADF))?;
+        match (socket.state, socket.peer) {
+            (State::Connected, Some(peer)) => Ok(peer),
+            _ => Err(Error::errno(errno::ENOTCONN)),
+        }
+    }
+
+    /// `getsockopt(SOL_SOCKET, SO_ERROR)`: the pending error, cleared.
+    pub fn take_error(&mut self, fd: Fd) -> Result<i32, Error> {
+        Ok(self
+            .get(fd)?
+            .error
+            .take()
+            .map(|(errno, _)| errno)
+            .unwrap_or(0))
+    }
+
+    /// Starts a name resolution; its answer comes from [`Stack::take_resolution`].
+    pub fn resolve(&mut self, host: &str) -> Result<StreamId, Error> {
+        self.check_relay()?;
+        let request = self.new_stream();
+        self.resolutions.insert(request, None);
+        self.frames.push_back(Up::Resolve {
+            stream: request,
+            host: host.to_owned(),
+        });
+        Ok(request)
+    }
+
+    pub fn take_resolution(&mut self, request: StreamId) -> Option<Result<Vec<IpAddr>, Error>> {
+        match self.resolutions.remove(&request)? {
+            None => {
+                self.resolutions.insert(request, None);
+                None
+            }
+            Some(result) => Some(result.map_err(Error::from)),
+        }
+    }
+
+    /// Every listening socket: (its fd, its program, its address as the session sees it, its public one).
+    pub fn listeners(&self) -> Vec<(Fd, u32, SocketAddr, String)> {
+        self.sockets
+            .iter()
+            .filter(|(_, s)| s.state == State::Listening)
+            .map(|(fd, s)| {
+                (
+                    *fd,
+                    s.owner,
+                    s.local.unwrap_or_else(unspecified),
+                    s.public.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// The relay is gone: every call that needs it fails from now on, and so does every open stream.
+    pub fn relay_lost(&mut self, why: &str) {
+        let message = format!(
+            "{} (the connection to the relay was lost: {why})",
+            describe(ENETDOWN)
+        );
+        self.lost = Some(message.clone());
+        for socket in self.sockets.values_mut() {
+            if socket.stream.is_some() {
+                if matches!(socket.pending, Some(Pending::Waiting)) {
+                    socket.pending = Some(Pending::Done(Err((ENETDOWN, message.clone()))));
+                }
+                socket.state = State::Gone;
+                socket.error = Some((ENETDOWN, message.clone()));
+            }
+        }
+        for answer in self.resolutions.values_mut() {
+            answer.get_or_insert_with(|| {
+                Err((errno::EAI_AGAIN, describe(errno::EAI_AGAIN).to_owned()))
+            });
+        }
+        self.by_stream.clear();
+        self.frames.clear();
+    }
+
+    /// A frame from the relay. Afterwards, calls waiting on any socket may be able to go on.
+    pub fn handle(&mut self, down: Down) -> Result<(), Violation> {
+        match down {
+            Down::Welcome {
+                hostname,
+                public_host,
+                window,
+            } => {
+                self.hostname = hostname;
+                self.public_host = public_host;
+                self.window = window;
+            }
+            Down::Goodbye { message, .. } => self.relay_lost(&message),
+            Down::Pong { .. } => {}
+            Down::Resolved { stream, addrs } => {
+                if let Some(answer) = self.resolutions.get_mut(&stream) {
+                    *answer = Some(Ok(addrs));
+                }
+            }
+            Down::Connected {
+                stream,
+                local,
+                peer,
+            } => {
+                let window = self.window;
+                if let Some(socket) = self.socket_of(stream)? {
+                    socket.state = State::Connected;
+                    socket.local = Some(local);
+                    socket.peer = Some(peer);
+                    socket.send_credit = window;
+                    socket.pending = Some(Pending::Done(Ok(())));
+                }
+            }
+            Down::Bound { stream, local } => {
+                if let Some(socket) = self.socket_of(stream)? {
+                    socket.local = Some(local);
+                    if socket.state == State::Binding {
+                        socket.state = State::Bound;
+                        if matches!(socket.pending, Some(Pending::Waiting)) {
+                            socket.pending = Some(Pending::Done(Ok(())));
+                        }
+                    }
+                }
+            }
+            Down::Listening { stream, public } => {
+                if let Some(socket) = self.socket_of(stream)? {
+                    socket.state = State::Listening;
+                    socket.public = Some(public);
+                    socket.pending = Some(Pending::Done(Ok(())));
+                }
+            }
+            Down::Incoming {
+                stream,
+                conn,
+                local,
+                peer,
+            } => self.incoming(stream, conn, local, peer)?,
+            Down::Data { stream, payload } => {
+                let window = self.window as usize;
+                let Some(socket) = self.socket_of(stream)? else {
+                    return Ok(());
+                };
+                if socket.received_len + payload.len() + socket.uncredited as usize > window {
+                    return Err(Violation(format!(
+                        "the relay sent stream {stream} more than its window"
+                    )));
+                }
+                if socket.shut_read {
+                    let n = payload.len() as u32;
+                    if let Some(fd) = self.by_stream.get(&stream).copied() {
+                        self.credit(fd, n);
+                    }
+                } else {
+                    socket.received_len += payload.len();
+                    socket.received.push_back(payload);
+                }
+            }
+            Down::Credit { stream, amount } => {
+                if let Some(socket) = self.socket_of(stream)? {
+                    socket.send_credit = socket.send_credit.saturating_add(amount);
+                }
+            }
+            Down::Shutdown { stream } => {
+                if let Some(socket) = self.socket_of(stream)? {
+                    socket.eof = true;
+                }
+            }
+            Down::Closed {
+                stream,
+                errno,
+                message,
+            } => {
+                if let Some(socket) = self.socket_of(stream)? {
+                    socket.state = State::Gone;
+                    if errno == 0 {
+                        socket.eof = true;
+                    } else {
+                        socket.error = Some((errno, message));
+                    }
+                }
+            }
+            Down::Datagram {
+                stream,
+                from,
+                payload,
+            } => {
+                if let Some(socket) = self.socket_of(stream)? {
+                    if socket.datagram_bytes + payload.len() <= DATAGRAM_BUFFER {
+                        socket.datagram_bytes += payload.len();
+                        socket.datagrams.push_back((from, payload));
+                    }
+                }
+            }
+            Down::Failed {
+                stream,
+                errno,
+                message,
+            } => self.failed(stream, errno, message)?,
+        }
+        Ok(())
+    }
+
+    /// The socket a frame is for: `None` if the page closed it meanwhile (its frames are dropped).
+    fn socket_of(&mut self, stream: StreamId) -> Result<Option<&mut Socket>, Violation> {
+        match self.by_stream.get(&stream) {
+            Some(fd) => Ok(self.sockets.get_mut(fd)),
+            None if stream.0 < self.next_stream || stream.is_relay() => Ok(None),
+            None => Err(Violation(format!(
+                "the relay sent a frame for stream {stream}, which the page never opened"
+            ))),
+        }
+    }
+
+    fn incoming(
+        &mut self,
+        listener: StreamId,
+        conn: StreamId,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Result<(), Violation> {
+        let window = self.window;
+        let owner = match self.socket_of(listener)? {
+            Some(socket) if socket.state == State::Listening => socket.owner,
+            _ => {
+                // The listener is gone: refuse the connection the relay already accepted.
+                self.frames.push_back(Up::Reset { stream: conn });
+                return Ok(());
+            }
+        };
+        let fd = self.socket(owner, Transport::Tcp);
+        if let Some(socket) = self.sockets.get_mut(&fd) {
+            socket.stream = Some(conn);
+            socket.state = State::Connected;
+            socket.local = Some(local);
+            socket.peer = Some(peer);
+            socket.send_credit = window;
+        }
+        self.by_stream.insert(conn, fd);
+        if let Some(listener) = self.socket_of(listener)? {
+            listener.accepts.push_back(fd);
+        }
+        Ok(())
+    }
+
+    fn failed(&mut self, stream: StreamId, errno: i32, message: String) -> Result<(), Violation> {
+        if let Some(answer) = self.resolutions.get_mut(&stream) {
+            *answer = Some(Err((errno, message)));
+            return Ok(());
+        }
+        let Some(fd) = self.by_stream.get(&stream).copied() else {
+            return self.socket_of(stream).map(drop);
+        };
+        let Some(socket) = self.sockets.get_mut(&fd) else {
+            return Ok(());
+        };
+        if matches!(socket.pending, Some(Pending::Waiting)) {
+            // The operation failed: the relay keeps the id as closed, so free it and start afresh.
+            socket.pending = Some(Pending::Done(Err((errno, message))));
+            self.release_stream(fd);
+        } else {
+            // A failure nobody waits for (a refused sendto): raised by the socket's next call.
+            socket.error = Some((errno, message));
+        }
+        Ok(())
+    }
+}
+
+fn unspecified() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+}
