@@ -15,10 +15,16 @@
 //! # Layout
 //! - [`socket`]: one socket's state and buffers.
 //! - [`stack`]: the table of sockets, the calls, and the handling of relay frames.
+//! - [`call`]: the calls a Python worker sends the network worker, and the replies (postcard-encoded).
+//! - [`exec`]: carries out calls, parking those that must wait until their socket changes or time is up.
 
+pub mod call;
+pub mod exec;
 pub mod socket;
 pub mod stack;
 
+pub use call::{Call, Kind, Reply};
+pub use exec::{Executor, Ticket};
 pub use socket::{Fd, Readiness};
 pub use soket_protocol::{Down, StreamId, Transport, Up};
 pub use stack::{Error, Stack};

@@ -121,7 +121,8 @@ impl Socket {
 
     /// What `select()` would say of this socket now.
     pub fn readiness(&self) -> Readiness {
-        let error = self.error.is_some();
+        // A failed non-blocking connect counts as an error too, as SO_ERROR would show it.
+        let error = self.error.is_some() || matches!(self.pending, Some(Pending::Done(Err(_))));
         let readable = match (self.transport, self.state) {
             (_, State::Gone) => true,
             (Transport::Udp, _) => !self.datagrams.is_empty(),

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bytes::Bytes;
-use soket_protocol::errno::{self, describe};
+use soket_protocol::errno::{
+    self, describe, EALREADY, EBADF, EDESTADDRREQ, EISCONN, ENETDOWN, EOPNOTSUPP,
+};
 use soket_protocol::{Down, StreamId, Transport, Up, MAX_PAYLOAD};
 
 use crate::socket::{Fd, Pending, Readiness, Socket, State, DATAGRAM_BUFFER};
@@ -35,12 +37,6 @@ impl From<(i32, String)> for Error {
     }
 }
 
-const EBADF: i32 = 9;
-const EDESTADDRREQ: i32 = 89;
-const EOPNOTSUPP: i32 = 95;
-const ENETDOWN: i32 = 100;
-const EISCONN: i32 = 106;
-const EALREADY: i32 = 114;
 /// The largest UDP payload over IPv4.
 const MAX_DATAGRAM: usize = 65_507;
 
@@ -513,12 +509,17 @@ impl Stack {
 
     /// `getsockopt(SOL_SOCKET, SO_ERROR)`: the pending error, cleared.
     pub fn take_error(&mut self, fd: Fd) -> Result<i32, Error> {
-        Ok(self
-            .get(fd)?
-            .error
-            .take()
-            .map(|(errno, _)| errno)
-            .unwrap_or(0))
+        let socket = self.get(fd)?;
+        if let Some((errno, _)) = socket.error.take() {
+            return Ok(errno);
+        }
+        // A non-blocking connect that failed reports its error here.
+        if let Some(Pending::Done(Err((errno, _)))) = &socket.pending {
+            let errno = *errno;
+            socket.pending = None;
+            return Ok(errno);
+        }
+        Ok(0)
     }
 
     /// Starts a name resolution; its answer comes from [`Stack::take_resolution`].

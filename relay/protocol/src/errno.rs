@@ -4,6 +4,10 @@
 
 /// Operation not permitted.
 pub const EPERM: i32 = 1;
+/// Bad file descriptor: a socket the program already closed.
+pub const EBADF: i32 = 9;
+/// Resource temporarily unavailable: a non-blocking call that would wait (`BlockingIOError`).
+pub const EAGAIN: i32 = 11;
 /// Permission denied: the relay's policy refuses this destination.
 pub const EACCES: i32 = 13;
 /// Invalid argument.
@@ -12,12 +16,18 @@ pub const EINVAL: i32 = 22;
 pub const EMFILE: i32 = 24;
 /// Broken pipe: writing to a stream whose peer is gone.
 pub const EPIPE: i32 = 32;
+/// Destination address required (`send` on an unconnected UDP socket).
+pub const EDESTADDRREQ: i32 = 89;
 /// Message too long (a datagram over the limit).
 pub const EMSGSIZE: i32 = 90;
 /// Address already in use.
 pub const EADDRINUSE: i32 = 98;
 /// Cannot assign requested address.
 pub const EADDRNOTAVAIL: i32 = 99;
+/// Operation not supported (`listen` on a UDP socket).
+pub const EOPNOTSUPP: i32 = 95;
+/// Network is down: the page lost its connection to the relay.
+pub const ENETDOWN: i32 = 100;
 /// Network is unreachable.
 pub const ENETUNREACH: i32 = 101;
 /// Connection aborted.
@@ -26,6 +36,8 @@ pub const ECONNABORTED: i32 = 103;
 pub const ECONNRESET: i32 = 104;
 /// No buffer space available: the session's buffer or listener quota.
 pub const ENOBUFS: i32 = 105;
+/// Transport endpoint is already connected.
+pub const EISCONN: i32 = 106;
 /// Transport endpoint is not connected.
 pub const ENOTCONN: i32 = 107;
 /// Connection timed out.
@@ -34,6 +46,10 @@ pub const ETIMEDOUT: i32 = 110;
 pub const ECONNREFUSED: i32 = 111;
 /// No route to host.
 pub const EHOSTUNREACH: i32 = 113;
+/// Operation already in progress (a second non-blocking `connect`).
+pub const EALREADY: i32 = 114;
+/// Operation now in progress (a non-blocking `connect` that has started).
+pub const EINPROGRESS: i32 = 115;
 
 /// `getaddrinfo`: name or service not known.
 pub const EAI_NONAME: i32 = -2;
@@ -46,6 +62,14 @@ pub const EAI_FAMILY: i32 = -6;
 pub fn describe(errno: i32) -> &'static str {
     match errno {
         EPERM => "Operation not permitted",
+        EBADF => "Bad file descriptor",
+        EAGAIN => "Resource temporarily unavailable",
+        EDESTADDRREQ => "Destination address required",
+        EOPNOTSUPP => "Operation not supported",
+        ENETDOWN => "Network is down",
+        EISCONN => "Transport endpoint is already connected",
+        EALREADY => "Operation already in progress",
+        EINPROGRESS => "Operation now in progress",
         EACCES => "Permission denied",
         EINVAL => "Invalid argument",
         EMFILE => "Too many open files",

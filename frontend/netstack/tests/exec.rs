@@ -1,0 +1,328 @@
+//! Blocking, non-blocking and timed calls, as a Python program makes them through the network worker.
+
+use bytes::Bytes;
+use soket_netstack::{Call, Down, Executor, Kind, Reply, StreamId, Ticket, Up};
+
+fn executor() -> Executor {
+    let mut exec = Executor::new();
+    let welcome = Down::Welcome {
+        hostname: "learner-1".into(),
+        public_host: "127.0.0.1".into(),
+        window: 65536,
+    };
+    exec.stack.handle(welcome).expect("welcome");
+    exec
+}
+
+fn ticket(call: u64) -> Ticket {
+    Ticket { program: 1, call }
+}
+
+fn frames(exec: &mut Executor) -> Vec<Up> {
+    exec.stack.take_frames().collect()
+}
+
+/// A connected TCP socket (stream 1), set up through calls.
+fn connected(exec: &mut Executor) -> u32 {
+    let Some(Reply::Fd(fd)) = exec.submit(ticket(1), Call::Socket { kind: Kind::Tcp }, 0.0) else {
+        panic!("socket")
+    };
+    let connect = Call::Connect {
+        fd,
+        host: "localhost".into(),
+        port: 80,
+        timeout: None,
+    };
+    assert_eq!(
+        exec.submit(ticket(2), connect, 0.0),
+        None,
+        "connect waits for the relay"
+    );
+    frames(exec);
+    let up = Down::Connected {
+        stream: StreamId(1),
+        local: "127.0.0.1:1".parse().unwrap(),
+        peer: "127.0.0.1:80".parse().unwrap(),
+    };
+    exec.stack.handle(up).expect("connected");
+    assert_eq!(exec.poll(1.0), vec![(ticket(2), Reply::Done)]);
+    fd
+}
+
+#[test]
+fn a_blocking_recv_waits_for_data_and_a_timed_one_times_out() {
+    let mut exec = executor();
+    let fd = connected(&mut exec);
+    let recv = |timeout| Call::Recv {
+        fd,
+        max: 1024,
+        peek: false,
+        timeout,
+    };
+    assert_eq!(exec.submit(ticket(3), recv(None), 10.0), None);
+    assert_eq!(exec.poll(1e9), vec![], "no timeout: still waiting");
+    exec.stack
+        .handle(Down::Data {
+            stream: StreamId(1),
+            payload: Bytes::from_static(b"hi"),
+        })
+        .expect("data");
+    assert_eq!(
+        exec.poll(20.0),
+        vec![(ticket(3), Reply::Data(Bytes::from_static(b"hi")))]
+    );
+
+    assert_eq!(exec.submit(ticket(4), recv(Some(0.5)), 100.0), None);
+    assert_eq!(exec.next_deadline(), Some(600.0));
+    assert_eq!(exec.poll(599.0), vec![]);
+    assert_eq!(exec.poll(600.0), vec![(ticket(4), Reply::Timeout)]);
+
+    let Some(Reply::Error { errno, .. }) = exec.submit(ticket(5), recv(Some(0.0)), 700.0) else {
+        panic!("EAGAIN")
+    };
+    assert_eq!(errno, 11, "BlockingIOError");
+}
+
+#[test]
+fn a_non_blocking_connect_is_in_progress_then_select_and_so_error_tell() {
+    let mut exec = executor();
+    let Some(Reply::Fd(fd)) = exec.submit(ticket(1), Call::Socket { kind: Kind::Tcp }, 0.0) else {
+        panic!()
+    };
+    let connect = Call::Connect {
+        fd,
+        host: "localhost".into(),
+        port: 9,
+        timeout: Some(0.0),
+    };
+    let Some(Reply::Error { errno, .. }) = exec.submit(ticket(2), connect, 0.0) else {
+        panic!("EINPROGRESS")
+    };
+    assert_eq!(errno, 115);
+    let select = Call::Select {
+        read: vec![],
+        write: vec![fd],
+        error: vec![],
+        timeout: Some(5.0),
+    };
+    assert_eq!(exec.submit(ticket(3), select, 0.0), None);
+    exec.stack
+        .handle(Down::Failed {
+            stream: StreamId(1),
+            errno: 111,
+            message: "Connection refused".into(),
+        })
+        .expect("f");
+    assert_eq!(
+        exec.poll(1.0),
+        vec![(
+            ticket(3),
+            Reply::Ready {
+                read: vec![],
+                write: vec![fd],
+                error: vec![]
+            }
+        )]
+    );
+    assert_eq!(
+        exec.submit(ticket(4), Call::TakeError { fd }, 1.0),
+        Some(Reply::Int(111))
+    );
+    assert_eq!(
+        exec.submit(ticket(5), Call::TakeError { fd }, 1.0),
+        Some(Reply::Int(0)),
+        "cleared"
+    );
+}
+
+#[test]
+fn select_waits_for_the_first_ready_socket_or_its_timeout() {
+    let mut exec = executor();
+    let fd = connected(&mut exec);
+    let Some(Reply::Fd(listener)) = exec.submit(ticket(3), Call::Socket { kind: Kind::Tcp }, 0.0)
+    else {
+        panic!()
+    };
+    let select = |timeout| Call::Select {
+        read: vec![fd, listener],
+        write: vec![],
+        error: vec![],
+        timeout,
+    };
+    assert_eq!(exec.submit(ticket(4), select(Some(1.0)), 0.0), None);
+    assert_eq!(
+        exec.poll(1000.0),
+        vec![(
+            ticket(4),
+            Reply::Ready {
+                read: vec![],
+                write: vec![],
+                error: vec![]
+            }
+        )]
+    );
+    assert_eq!(exec.submit(ticket(5), select(None), 0.0), None);
+    exec.stack
+        .handle(Down::Shutdown {
+            stream: StreamId(1),
+        })
+        .expect("fin");
+    assert_eq!(
+        exec.poll(2000.0),
+        vec![(
+            ticket(5),
+            Reply::Ready {
+                read: vec![fd],
+                write: vec![],
+                error: vec![]
+            }
+        )]
+    );
+    let bad = Call::Select {
+        read: vec![99],
+        write: vec![],
+        error: vec![],
+        timeout: None,
+    };
+    assert!(
+        matches!(
+            exec.submit(ticket(6), bad, 0.0),
+            Some(Reply::Error { errno: 9, .. })
+        ),
+        "EBADF"
+    );
+}
+
+#[test]
+fn bind_listen_and_resolve_wait_for_the_relay() {
+    let mut exec = executor();
+    let Some(Reply::Fd(fd)) = exec.submit(ticket(1), Call::Socket { kind: Kind::Tcp }, 0.0) else {
+        panic!()
+    };
+    assert_eq!(
+        exec.submit(
+            ticket(2),
+            Call::Bind {
+                fd,
+                host: String::new(),
+                port: 80
+            },
+            0.0
+        ),
+        None
+    );
+    exec.stack
+        .handle(Down::Failed {
+            stream: StreamId(1),
+            errno: 98,
+            message: "Address already in use".into(),
+        })
+        .expect("f");
+    assert_eq!(
+        exec.poll(1.0),
+        vec![(
+            ticket(2),
+            Reply::Error {
+                errno: 98,
+                message: "Address already in use".into()
+            }
+        )]
+    );
+
+    assert_eq!(
+        exec.submit(
+            ticket(3),
+            Call::Resolve {
+                host: "localhost".into()
+            },
+            0.0
+        ),
+        None
+    );
+    let request = match frames(&mut exec).last() {
+        Some(Up::Resolve { stream, .. }) => *stream,
+        other => panic!("expected Resolve, got {other:?}"),
+    };
+    exec.stack
+        .handle(Down::Resolved {
+            stream: request,
+            addrs: vec!["127.0.0.1".parse().unwrap()],
+        })
+        .expect("r");
+    assert_eq!(
+        exec.poll(1.0),
+        vec![(ticket(3), Reply::Addrs(vec!["127.0.0.1".parse().unwrap()]))]
+    );
+    assert_eq!(
+        exec.submit(ticket(4), Call::Hostname, 0.0),
+        Some(Reply::Text("learner-1".into()))
+    );
+}
+
+#[test]
+fn stopping_a_program_drops_its_waiting_calls_and_closes_its_sockets() {
+    let mut exec = executor();
+    let fd = connected(&mut exec);
+    assert_eq!(
+        exec.submit(
+            ticket(3),
+            Call::Recv {
+                fd,
+                max: 10,
+                peek: false,
+                timeout: None
+            },
+            0.0
+        ),
+        None
+    );
+    exec.stop_program(1);
+    assert_eq!(
+        frames(&mut exec),
+        vec![Up::Close {
+            stream: StreamId(1)
+        }]
+    );
+    exec.stack
+        .handle(Down::Data {
+            stream: StreamId(1),
+            payload: Bytes::from_static(b"late"),
+        })
+        .expect("ignored");
+    assert_eq!(exec.poll(1.0), vec![]);
+    assert_eq!(exec.next_deadline(), None);
+}
+
+#[test]
+fn calls_and_replies_survive_their_encoding() {
+    let calls = [
+        Call::Socket { kind: Kind::Udp },
+        Call::Send {
+            fd: 3,
+            data: Bytes::from_static(b"\x00\xffdata"),
+            timeout: Some(1.5),
+        },
+        Call::Select {
+            read: vec![3, 4],
+            write: vec![],
+            error: vec![5],
+            timeout: None,
+        },
+        Call::Hostname,
+    ];
+    for call in calls {
+        assert_eq!(Call::decode(&call.encode()).expect("decodes"), call);
+    }
+    let replies = [
+        Reply::DataFrom(Bytes::from_static(b"x"), Some("[::1]:53".parse().unwrap())),
+        Reply::Error {
+            errno: -2,
+            message: "Name or service not known".into(),
+        },
+        Reply::Timeout,
+    ];
+    for reply in replies {
+        assert_eq!(Reply::decode(&reply.encode()).expect("decodes"), reply);
+    }
+    assert!(Call::decode(&[0xff, 0xff, 0xff]).is_err());
+}
