@@ -1,0 +1,151 @@
+//! The interpreter and the one program it runs: what the worker calls.
+//!
+//! ```js
+//! const runtime = new Runtime(write, onPanic); // the interpreter, built once while the page loads
+//! const status = runtime.run('server.py', source, stdin); // runs to the end; consumes the runtime
+//! ```
+//!
+//! [`Runtime::new`] builds RustPython with upstream's native modules and frozen standard library, then
+//! ours on top (a later module of the same name wins): `posix`, `_thread`, `_soket_stdio`, and the
+//! clocks of `time`. [`Runtime::run`] runs one program as `python3 -u NAME` would: as `__main__`, with
+//! `sys.argv == [NAME]`; an uncaught exception prints CPython's traceback (source lines included) to
+//! stderr; the status follows [`crate::exit`]. Then the interpreter finalizes (`atexit` handlers run),
+//! so a runtime runs one program: the page starts a fresh worker for the next.
+
+use js_sys::Function;
+use rustpython_vm::{
+    builtins::PyBaseExceptionRef, compiler::Mode, AsObject, scope::Scope, Interpreter, PyObjectRef, PyResult,
+    Settings, VirtualMachine,
+};
+use wasm_bindgen::prelude::*;
+
+use crate::{exit, panic, posix, stdio, threads, time};
+
+/// Python set up once per interpreter, before any program: what `site` would add that a program may
+/// use (`exit`, `quit`, `help`; importing all of `site` costs startup time for nothing else here), and
+/// tracebacks formatted by the `traceback` module, as CPython's are, with the program's source lines.
+const SETUP: &str = r#"
+import sys, builtins, _sitebuiltins
+
+builtins.exit = _sitebuiltins.Quitter('exit', 'Ctrl-D (i.e. EOF)')
+builtins.quit = _sitebuiltins.Quitter('quit', 'Ctrl-D (i.e. EOF)')
+builtins.help = _sitebuiltins._Helper()
+
+class _SourceLoader:
+    """`__main__.__loader__`: gives `linecache` (so `traceback`) the program's source."""
+    def __init__(self, name, source):
+        self.name = name
+        self.source = source
+    def get_source(self, fullname):
+        return self.source
+
+def _excepthook(exc_type, exc, tb, _fallback=sys.excepthook):
+    try:
+        import linecache, traceback
+        main = sys.modules.get('__main__')
+        loader = getattr(main, '__loader__', None)
+        if isinstance(loader, _SourceLoader):
+            lines = loader.source.splitlines(True)
+            linecache.cache[loader.name] = (len(loader.source), None, lines, loader.name)
+        traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
+    except BaseException:
+        _fallback(exc_type, exc, tb)
+
+sys.excepthook = _excepthook
+"#;
+
+/// A Python interpreter ready to run one program.
+#[wasm_bindgen]
+pub struct Runtime {
+    interp: Interpreter,
+    /// `_SourceLoader` from [`SETUP`]: the program's `__loader__` is one.
+    loader: PyObjectRef,
+}
+
+#[wasm_bindgen]
+impl Runtime {
+    /// Builds the interpreter. `write(fd, bytes)` receives the program's output (fd 1 or 2, a
+    /// `Uint8Array`) as it is written; `on_panic(message)` hears of a Rust panic, after which the
+    /// instance is dead.
+    #[wasm_bindgen(constructor)]
+    pub fn new(write: Function, on_panic: Function) -> Result<Runtime, JsError> {
+        panic::install(on_panic);
+        stdio::set_writer(write);
+
+        let mut settings = Settings::default();
+        settings.allow_external_library = false;
+        settings.import_site = false;
+        settings.user_site_directory = false;
+        settings.install_signal_handlers = false;
+        settings.buffered_stdio = false;
+        settings.write_bytecode = false;
+
+        let builder = Interpreter::builder(settings);
+        let upstream = rustpython_stdlib::stdlib_module_defs(&builder.ctx);
+        let ours = [
+            posix::module_def(&builder.ctx),
+            threads::module_def(&builder.ctx),
+            stdio::module_def(&builder.ctx),
+        ];
+        let interp = builder
+            .add_native_modules(&upstream)
+            .add_frozen_modules(rustpython_pylib::FROZEN_STDLIB)
+            .add_native_modules(&ours)
+            .build();
+        let loader = interp
+            .enter(|vm| {
+                time::install(vm)?;
+                let scope = vm.new_scope_with_builtins();
+                run_source(vm, SETUP, "<soket setup>", scope.clone())?;
+                scope.globals.get_item("_SourceLoader", vm)
+            })
+            .map_err(|e| JsError::new(&format!("the Python runtime failed to start: {e:?}")))?;
+        Ok(Runtime { interp, loader })
+    }
+
+    /// Runs `source` as the program `filename`, with `stdin` as all of its input, and returns its exit
+    /// status. The runtime is spent afterwards.
+    pub fn run(self, filename: &str, source: &str, stdin: &str) -> u8 {
+        let result = self.interp.enter(|vm| {
+            stdio::install(vm, stdin)?;
+            let argv = vm.ctx.new_list(vec![vm.new_pyobj(filename)]);
+            vm.sys_module.set_attr("argv", argv, vm)?;
+            let scope = vm.new_scope_with_main()?;
+            let loader = self.loader.call((filename, source), vm)?;
+            scope.globals.set_item("__file__", vm.new_pyobj(filename), vm)?;
+            scope.globals.set_item("__loader__", loader, vm)?;
+            run_source(vm, source, filename, scope)
+        });
+        let (code, status) = match result {
+            Ok(()) => (None, None),
+            Err(exc) => interrupted(&self.interp, exc),
+        };
+        let finalized = self.interp.finalize(code);
+        status.unwrap_or_else(|| exit::status(finalized))
+    }
+}
+
+/// Compiles and runs `source` in `scope`; a syntax error is raised as the `SyntaxError` CPython gives.
+fn run_source(vm: &VirtualMachine, source: &str, filename: &str, scope: Scope) -> PyResult<()> {
+    let code = vm
+        .compile(source, Mode::Exec, filename)
+        .map_err(|e| e.into_pyexception(vm, Some(source)))?;
+    vm.run_code_obj(code, scope)?;
+    Ok(())
+}
+
+/// Splits off `KeyboardInterrupt`, which upstream reports as 1 on this target: its traceback is
+/// printed here and the status is [`exit::INTERRUPTED`]. Any other exception goes on to `finalize`.
+fn interrupted(
+    interp: &Interpreter,
+    exc: PyBaseExceptionRef,
+) -> (Option<PyBaseExceptionRef>, Option<u8>) {
+    interp.enter(|vm| {
+        if exc.fast_isinstance(vm.ctx.exceptions.keyboard_interrupt) {
+            vm.print_exception(&exc);
+            (None, Some(exit::INTERRUPTED))
+        } else {
+            (Some(exc), None)
+        }
+    })
+}

@@ -1,0 +1,156 @@
+//! `cargo xtask`: the builds, servers and test runs that cargo alone cannot do (the rust-analyzer pattern;
+//! `.cargo/config.toml` makes `cargo xtask` run this binary).
+//!
+//! # Layout
+//! - `main.rs` parses the command line once into a [`Command`] and dispatches on it.
+//! - [`serve`]: build the frontend for wasm32 and the relay, then run the relay in the foreground.
+//! - [`test`]: every test there is, in order, stopping at the first failure; ends with the tally line.
+//! - [`fuzz`]: the cargo-fuzz targets of the protocol decoder, for a bounded time.
+//! - [`bench`]: the relay against plain TCP and websocat on loopback; writes `BENCHMARKS.md`.
+//! - [`tools`]: running commands and making sure the tools they need are installed.
+//! - [`wasm`]: the page's wasm and its wasm-bindgen glue, in `www/pkg/`.
+//!
+//! Adding a subcommand: a variant of [`Command`], a line in [`USAGE`], an arm in [`Command::parse`] and
+//! one in [`main`].
+
+mod bench;
+mod fuzz;
+mod serve;
+mod test;
+mod tools;
+mod wasm;
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  serve [--port N]     build the frontend (wasm32) and the relay, then serve the playground
+                       on http://127.0.0.1:N/ (default 8080)
+  test                 run every test there is: fmt, clippy, native tests, the wasm32 build,
+                       a bounded fuzz run and the browser tests; last line `tests: N passed, M failed`
+  fuzz [--seconds N]   run each fuzz target of the protocol decoder for N seconds (default 30);
+                       needs a nightly toolchain, installs cargo-fuzz if missing
+  bench                measure the relay against plain TCP and websocat (loopback, a few
+                       minutes); prints the table and writes BENCHMARKS.md
+  help                 print this message
+";
+
+/// A parsed command line.
+#[derive(Debug)]
+enum Command {
+    Serve { port: u16 },
+    Test,
+    Fuzz { seconds: u64 },
+    Bench,
+    Help,
+}
+
+impl Command {
+    /// Parses the arguments after `cargo xtask`.
+    fn parse(args: &[String]) -> Result<Command> {
+        let Some((name, rest)) = args.split_first() else {
+            return Ok(Command::Help);
+        };
+        let mut opts = Options::new(rest);
+        let command = match name.as_str() {
+            "serve" => Command::Serve {
+                port: opts.value("--port")?.unwrap_or(8080),
+            },
+            "test" => Command::Test,
+            "fuzz" => Command::Fuzz {
+                seconds: opts.value("--seconds")?.unwrap_or(fuzz::DEFAULT_SECONDS),
+            },
+            "bench" => Command::Bench,
+            "help" | "--help" | "-h" => Command::Help,
+            other => bail!("unknown command `{other}`\n\n{USAGE}"),
+        };
+        opts.finish()?;
+        Ok(command)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match Command::parse(&args) {
+        Ok(command) => command,
+        Err(e) => return report(Err(e)),
+    };
+    match command {
+        Command::Serve { port } => report(serve::run(port)),
+        // `test` reports on its own: its tally line must be the last line, after any error.
+        Command::Test => test::run(),
+        Command::Fuzz { seconds } => report(fuzz::run(fuzz::Budget::PerTarget(seconds))),
+        Command::Bench => report(bench::run()),
+        Command::Help => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Prints an error, if any, and turns the result into the exit code.
+fn report(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The options after a subcommand: `--name value` or `--name=value`. Every argument must be consumed.
+struct Options<'a> {
+    args: Vec<Option<&'a str>>,
+}
+
+impl<'a> Options<'a> {
+    fn new(args: &'a [String]) -> Self {
+        if args.iter().any(|a| a == "--help" || a == "-h") {
+            // `cargo xtask serve --help` prints the usage, like `help` does.
+            print!("{USAGE}");
+            std::process::exit(0);
+        }
+        Options {
+            args: args.iter().map(|a| Some(a.as_str())).collect(),
+        }
+    }
+
+    /// Takes the value of option `name`, parsed, if it was given.
+    fn value<T>(&mut self, name: &str) -> Result<Option<T>>
+    where
+        T: std::str::FromStr,
+        T::Err: std::error::Error + Send + Sync + 'static,
+    {
+        let mut raw = None;
+        for i in 0..self.args.len() {
+            let Some(arg) = self.args[i] else { continue };
+            if arg == name {
+                self.args[i] = None;
+                let value = self.args.get_mut(i + 1).and_then(Option::take);
+                raw = Some(value.with_context(|| format!("{name} needs a value"))?);
+                break;
+            }
+            if let Some(value) = arg.strip_prefix(name).and_then(|v| v.strip_prefix('=')) {
+                self.args[i] = None;
+                raw = Some(value);
+                break;
+            }
+        }
+        raw.map(|v| v.parse().with_context(|| format!("{name} {v}")))
+            .transpose()
+    }
+
+    /// Fails on any argument no option took.
+    fn finish(self) -> Result<()> {
+        let left: Vec<&str> = self.args.into_iter().flatten().collect();
+        if !left.is_empty() {
+            bail!("unexpected argument `{}`\n\n{USAGE}", left.join(" "));
+        }
+        Ok(())
+    }
+}

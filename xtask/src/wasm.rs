@@ -1,0 +1,64 @@
+//! The page's wasm: `soket-frontend` built for wasm32 in release mode, then wasm-bindgen's JavaScript
+//! glue generated next to it in `www/pkg/` (`soket_frontend.js`, `soket_frontend_bg.wasm`), which
+//! `www/python-worker.js` imports. `serve` and `test` call [`build`] before they need the page.
+//!
+//! wasm-bindgen runs in-process through `wasm-bindgen-cli-support`, pinned in `xtask/Cargo.toml` to
+//! exactly the `wasm-bindgen` version `frontend/Cargo.toml` pins: the glue and the crate must match.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+
+use crate::tools::{self, cargo, WASM_TARGET};
+
+/// Every cargo command that compiles the frontend for wasm32 passes these. RustPython's ruff parser
+/// crates are pinned to 0.16.5, which declares rust-version 1.96 but builds on our 1.95.
+pub const FRONTEND_CARGO_FLAGS: [&str; 1] = ["--ignore-rust-version"];
+
+/// Where the generated page module goes.
+fn out_dir() -> PathBuf {
+    tools::root().join("www").join("pkg")
+}
+
+/// Builds `www/pkg/`: the release wasm, then its glue (skipped when the glue is newer than the wasm).
+pub fn build() -> Result<()> {
+    tools::ensure_wasm_target()?;
+    let mut build = cargo();
+    build
+        .args(["build", "--release", "-p", "soket-frontend"])
+        .args(["--target", WASM_TARGET])
+        .args(FRONTEND_CARGO_FLAGS);
+    println!("==> {}", tools::describe(&build));
+    tools::run(&mut build)?;
+
+    let input = tools::target_dir()
+        .join(WASM_TARGET)
+        .join("release")
+        .join("soket_frontend.wasm");
+    let out = out_dir();
+    let glue = out.join("soket_frontend_bg.wasm");
+    if modified(&glue)? > modified(&input)? && out.join("soket_frontend.js").exists() {
+        println!("==> wasm-bindgen: {} is up to date", glue.display());
+        return Ok(());
+    }
+    println!("==> wasm-bindgen --target web --out-dir {}", out.display());
+    let started = Instant::now();
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&input)
+        .web(true)?
+        .typescript(false)
+        .generate(&out)
+        .with_context(|| format!("wasm-bindgen on {}", input.display()))?;
+    println!("    done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// When `path` was last written, or the epoch if it does not exist.
+fn modified(path: &Path) -> Result<SystemTime> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(meta.modified()?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SystemTime::UNIX_EPOCH),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
