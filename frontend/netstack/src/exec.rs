@@ -98,6 +98,11 @@ impl Executor {
             .reduce(f64::min)
     }
 
+    /// Forgets a waiting call whose program no longer waits for it (interrupted by Stop).
+    pub fn cancel(&mut self, ticket: Ticket) {
+        self.parked.retain(|p| p.ticket != ticket);
+    }
+
     /// A program stopped: forget its waiting calls and close its sockets.
     pub fn stop_program(&mut self, program: u32) {
         self.parked.retain(|p| p.ticket.program != program);

@@ -15,10 +15,12 @@
 //! # Layout
 //! - [`socket`]: one socket's state and buffers.
 //! - [`stack`]: the table of sockets, the calls, and the handling of relay frames.
+//! - [`channel`]: the layout of the buffer a Python worker and the network worker share.
 //! - [`call`]: the calls a Python worker sends the network worker, and the replies (postcard-encoded).
 //! - [`exec`]: carries out calls, parking those that must wait until their socket changes or time is up.
 
 pub mod call;
+pub mod channel;
 pub mod exec;
 pub mod socket;
 pub mod stack;

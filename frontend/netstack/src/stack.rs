@@ -522,6 +522,14 @@ impl Stack {
         Ok(0)
     }
 
+    /// Sends a `Ping`: the relay closes sessions from which nothing comes for a while.
+    pub fn ping(&mut self) {
+        if self.lost.is_none() {
+            let stream = self.new_stream();
+            self.frames.push_back(Up::Ping { stream });
+        }
+    }
+
     /// Starts a name resolution; its answer comes from [`Stack::take_resolution`].
     pub fn resolve(&mut self, host: &str) -> Result<StreamId, Error> {
         self.check_relay()?;

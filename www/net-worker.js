@@ -1,0 +1,25 @@
+// The page's network worker: loads the network stack (Rust, wasm) that owns the page's one WebSocket to
+// the relay and answers the Python programs' socket calls.
+//
+// Messages from the main thread:
+//   { type: 'attach', program, port, buffer }  a Python program's call port and shared call buffer
+//   { type: 'stop', program }                  the program ended or was stopped: close its sockets
+// Messages to the main thread: { type: 'relay', status, hostname?, reason? } and
+// { type: 'listeners', list: [{ program, host, port, public }] }.
+
+import init, { NetWorker } from './pkg/soket_networker.js';
+
+const queued = [];
+let net = null;
+self.onmessage = (event) => (net ? handle(event.data) : queued.push(event.data));
+
+function handle(message) {
+  if (message.type === 'attach') net.attach(message.program, message.port, message.buffer);
+  else if (message.type === 'stop') net.stop(message.program);
+}
+
+await init();
+const url = new URL('/ws', self.location.href);
+url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+net = new NetWorker(url.href, (status) => self.postMessage(status));
+queued.splice(0).forEach(handle);
