@@ -5,13 +5,15 @@
 //! module gives `os` what its import and the common calls need, with Linux's values:
 //! - `environ` (a small fixed environment), `getcwd`, `getpid`, `cpu_count` (1: one worker),
 //!   `urandom` (the browser's `crypto.getRandomValues`), `putenv`/`unsetenv` (no process to pass them to);
-//! - `stat`/`lstat` raise `FileNotFoundError`: there are no files, so `os.path.exists` is false;
-//! - the `O_*` and `*_OK` constants.
+//! - the file system is empty and read-only, as Linux would report it: looking a path up raises
+//!   `FileNotFoundError`, creating or changing one `OSError` EROFS, so `os.path.exists` is false and
+//!   `shutil`, `tempfile` and `urllib.request` import; `os.write` to fd 1 or 2 reaches the console;
+//! - `stat_result`, the `O_*` and `*_OK` constants.
 //!
 //! Anything else is absent (`AttributeError`), rather than pretending. Sockets bring `_socket` and
 //! `select`, not more of this module.
 
-pub(crate) use posix::module_def;
+pub(crate) use module::module_def;
 
 /// The module's Python half: what needs no Rust.
 const SOURCE: &str = r#"
@@ -55,16 +57,91 @@ def putenv(name, value):
 def unsetenv(name):
     pass
 
+def _missing(path):
+    raise FileNotFoundError(2, 'No such file or directory', path)
+
+def _read_only(path):
+    raise OSError(30, 'Read-only file system', path)
+
+def _bad_fd():
+    raise OSError(9, 'Bad file descriptor')
+
 def stat(path, *, dir_fd=None, follow_symlinks=True):
     """There are no files here: always FileNotFoundError."""
-    raise FileNotFoundError(2, 'No such file or directory', path)
+    _missing(path)
 
 def lstat(path, *, dir_fd=None):
-    raise FileNotFoundError(2, 'No such file or directory', path)
+    _missing(path)
+
+def listdir(path='.'):
+    _missing(path)
+
+def scandir(path='.'):
+    _missing(path)
+
+def readlink(path, *, dir_fd=None):
+    _missing(path)
+
+def chdir(path):
+    _missing(path)
+
+def unlink(path, *, dir_fd=None):
+    _missing(path)
+
+remove = unlink
+
+def rmdir(path, *, dir_fd=None):
+    _missing(path)
+
+def access(path, mode, *, dir_fd=None, effective_ids=False, follow_symlinks=True):
+    return False
+
+def open(path, flags, mode=0o777, *, dir_fd=None):
+    if flags & O_CREAT:
+        _read_only(path)
+    _missing(path)
+
+def mkdir(path, mode=0o777, *, dir_fd=None):
+    _read_only(path)
+
+def rename(src, dst, *, src_dir_fd=None, dst_dir_fd=None):
+    _missing(src)
+
+replace = rename
+
+def write(fd, data):
+    """`os.write`: fds 1 and 2 are the console; there is no other file."""
+    if fd in (1, 2):
+        return _soket_stdio.write(fd, data)
+    _bad_fd()
+
+def close(fd):
+    _bad_fd()
+
+def fstat(fd):
+    _bad_fd()
+
+def isatty(fd):
+    return False
+
+def get_terminal_size(fd=1):
+    raise OSError(25, 'Inappropriate ioctl for device')
+
+class stat_result(tuple):
+    """`os.stat_result`: nothing here returns one, but `shutil` looks at its fields."""
+    n_sequence_fields = n_fields = 10
+
+for _i, _name in enumerate(('st_mode', 'st_ino', 'st_dev', 'st_nlink', 'st_uid', 'st_gid',
+                            'st_size', 'st_atime', 'st_mtime', 'st_ctime')):
+    setattr(stat_result, _name, property(lambda self, _i=_i: self[_i]))
+del _i, _name
+
+import _soket_stdio
 "#;
 
-#[rustpython_vm::pymodule]
-mod posix {
+/// The native half: `posix.urandom`, and the Python half run in the module's namespace.
+#[rustpython_vm::pymodule(name = "posix")]
+mod module {
     use rustpython_vm::{
         builtins::{PyBytesRef, PyModule},
         compiler::Mode,

@@ -2,20 +2,22 @@
 //!
 //! ```js
 //! const runtime = new Runtime(write, onPanic); // the interpreter, built once while the page loads
+//! runtime.prepare();                           // optional, while waiting: pre-imports `traceback`
 //! const status = runtime.run('server.py', source, stdin); // runs to the end; consumes the runtime
 //! ```
 //!
 //! [`Runtime::new`] builds RustPython with upstream's native modules and frozen standard library, then
-//! ours on top (a later module of the same name wins): `posix`, `_thread`, `_soket_stdio`, and the
-//! clocks of `time`. [`Runtime::run`] runs one program as `python3 -u NAME` would: as `__main__`, with
-//! `sys.argv == [NAME]`; an uncaught exception prints CPython's traceback (source lines included) to
-//! stderr; the status follows [`crate::exit`]. Then the interpreter finalizes (`atexit` handlers run),
-//! so a runtime runs one program: the page starts a fresh worker for the next.
+//! ours on top (a later module of the same name wins): `posix` and `_soket_stdio`. It then changes two
+//! modules the interpreter imported while starting: the clocks of `time`, and `_thread`.
+//! [`Runtime::run`] runs one program as `python3 -u NAME` would: as `__main__`, with `sys.argv ==
+//! [NAME]`; an uncaught exception prints CPython's traceback (source lines included) to stderr; the
+//! status follows [`crate::exit`]. Then the interpreter finalizes (`atexit` handlers run), so a runtime
+//! runs one program: the page starts a fresh worker for the next.
 
 use js_sys::Function;
 use rustpython_vm::{
-    builtins::PyBaseExceptionRef, compiler::Mode, AsObject, scope::Scope, Interpreter, PyObjectRef, PyResult,
-    Settings, VirtualMachine,
+    builtins::PyBaseExceptionRef, compiler::Mode, scope::Scope, AsObject, Interpreter, PyObjectRef,
+    PyResult, Settings, VirtualMachine,
 };
 use wasm_bindgen::prelude::*;
 
@@ -32,7 +34,8 @@ builtins.quit = _sitebuiltins.Quitter('quit', 'Ctrl-D (i.e. EOF)')
 builtins.help = _sitebuiltins._Helper()
 
 class _SourceLoader:
-    """`__main__.__loader__`: gives `linecache` (so `traceback`) the program's source."""
+    """`__main__.__loader__`: `linecache` asks it for the program's source (for `traceback`,
+    `warnings`), since there is no file to read."""
     def __init__(self, name, source):
         self.name = name
         self.source = source
@@ -40,13 +43,9 @@ class _SourceLoader:
         return self.source
 
 def _excepthook(exc_type, exc, tb, _fallback=sys.excepthook):
+    """CPython's traceback format (upstream's hook prints no source lines on this target)."""
     try:
-        import linecache, traceback
-        main = sys.modules.get('__main__')
-        loader = getattr(main, '__loader__', None)
-        if isinstance(loader, _SourceLoader):
-            lines = loader.source.splitlines(True)
-            linecache.cache[loader.name] = (len(loader.source), None, lines, loader.name)
+        import traceback
         traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
     except BaseException:
         _fallback(exc_type, exc, tb)
@@ -84,7 +83,6 @@ impl Runtime {
         let upstream = rustpython_stdlib::stdlib_module_defs(&builder.ctx);
         let ours = [
             posix::module_def(&builder.ctx),
-            threads::module_def(&builder.ctx),
             stdio::module_def(&builder.ctx),
         ];
         let interp = builder
@@ -92,15 +90,27 @@ impl Runtime {
             .add_frozen_modules(rustpython_pylib::FROZEN_STDLIB)
             .add_native_modules(&ours)
             .build();
-        let loader = interp
-            .enter(|vm| {
+        let loader = interp.enter(|vm| {
+            let setup = || {
                 time::install(vm)?;
+                threads::install(vm)?;
                 let scope = vm.new_scope_with_builtins();
                 run_source(vm, SETUP, "<soket setup>", scope.clone())?;
                 scope.globals.get_item("_SourceLoader", vm)
-            })
-            .map_err(|e| JsError::new(&format!("the Python runtime failed to start: {e:?}")))?;
+            };
+            setup().map_err(|e| failure(vm, "the Python runtime failed to start", &e))
+        })?;
         Ok(Runtime { interp, loader })
+    }
+
+    /// Imports what printing a traceback needs (`traceback`, `linecache`, `tokenize`, ...: about 0.2 s),
+    /// so a crashing program reports at once. The worker calls it while it waits for a program.
+    pub fn prepare(&self) -> Result<(), JsError> {
+        self.interp.enter(|vm| {
+            vm.import("traceback", 0)
+                .map(drop)
+                .map_err(|e| failure(vm, "preparing the runtime failed", &e))
+        })
     }
 
     /// Runs `source` as the program `filename`, with `stdin` as all of its input, and returns its exit
@@ -112,7 +122,9 @@ impl Runtime {
             vm.sys_module.set_attr("argv", argv, vm)?;
             let scope = vm.new_scope_with_main()?;
             let loader = self.loader.call((filename, source), vm)?;
-            scope.globals.set_item("__file__", vm.new_pyobj(filename), vm)?;
+            scope
+                .globals
+                .set_item("__file__", vm.new_pyobj(filename), vm)?;
             scope.globals.set_item("__loader__", loader, vm)?;
             run_source(vm, source, filename, scope)
         });
@@ -132,6 +144,13 @@ fn run_source(vm: &VirtualMachine, source: &str, filename: &str, scope: Scope) -
         .map_err(|e| e.into_pyexception(vm, Some(source)))?;
     vm.run_code_obj(code, scope)?;
     Ok(())
+}
+
+/// A JavaScript error saying `what`, with the Python exception's traceback.
+fn failure(vm: &VirtualMachine, what: &str, exc: &PyBaseExceptionRef) -> JsError {
+    let mut traceback = String::new();
+    let _ = vm.write_exception(&mut traceback, exc);
+    JsError::new(&format!("{what}:\n{traceback}"))
 }
 
 /// Splits off `KeyboardInterrupt`, which upstream reports as 1 on this target: its traceback is

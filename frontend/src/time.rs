@@ -20,10 +20,13 @@ fn next_wait(deadline: f64, now: f64) -> Option<f64> {
     (remaining > 0.0).then_some(remaining)
 }
 
-/// Milliseconds as the whole nanoseconds `*_ns` clocks return (never negative).
+/// Milliseconds as the whole nanoseconds `*_ns` clocks return (never negative). The whole and fractional
+/// milliseconds convert apart: a wall-clock reading (~1.7e18 ns) is past f64's exact integers.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 fn ns_from_millis(ms: f64) -> u64 {
-    (ms * 1_000_000.0).round().max(0.0) as u64
+    let ms = ms.max(0.0);
+    let whole = ms.trunc();
+    whole as u64 * 1_000_000 + ((ms - whole) * 1_000_000.0).round() as u64
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -158,10 +161,10 @@ mod tests {
         assert_eq!(ns_from_millis(1.5), 1_500_000);
         assert_eq!(ns_from_millis(0.005), 5_000);
         assert_eq!(ns_from_millis(-1.0), 0);
-        // A wall-clock reading today keeps microseconds.
+        // A wall-clock reading today keeps its fraction of a millisecond.
         assert_eq!(
-            ns_from_millis(1_750_000_000_123.25) / 1_000,
-            1_750_000_000_123_250
+            ns_from_millis(1_750_000_000_123.25),
+            1_750_000_000_123_250_000
         );
     }
 }

@@ -11,8 +11,8 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::fuzz;
-use crate::wasm;
 use crate::tools::{self, cargo, WASM_TARGET};
+use crate::wasm;
 
 /// How long the fuzz step runs, shared by all targets.
 const FUZZ_SECONDS: u64 = 60;

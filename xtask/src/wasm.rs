@@ -5,7 +5,7 @@
 //! wasm-bindgen runs in-process through `wasm-bindgen-cli-support`, pinned in `xtask/Cargo.toml` to
 //! exactly the `wasm-bindgen` version `frontend/Cargo.toml` pins: the glue and the crate must match.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
@@ -13,42 +13,58 @@ use anyhow::{Context, Result};
 use crate::tools::{self, cargo, WASM_TARGET};
 
 /// Every cargo command that compiles the frontend for wasm32 passes these. RustPython's ruff parser
-/// crates are pinned to 0.16.5, which declares rust-version 1.96 but builds on our 1.95.
-pub const FRONTEND_CARGO_FLAGS: [&str; 1] = ["--ignore-rust-version"];
+/// crates are pinned to 0.16.5, which declares rust-version 1.96 but builds on our 1.95, except for one
+/// `debug_assert_matches!` (stable from 1.96) under `cfg(debug_assertions)`: hence release, for clippy
+/// too.
+pub const FRONTEND_CARGO_FLAGS: [&str; 2] = ["--release", "--ignore-rust-version"];
 
-/// Where the generated page module goes.
-fn out_dir() -> PathBuf {
-    tools::root().join("www").join("pkg")
-}
+/// The crates that become wasm modules of the page: each one's glue is `www/pkg/<lib name>.js`. Another
+/// page worker is one more entry here.
+const PAGE_CRATES: [&str; 1] = ["soket-frontend"];
 
-/// Builds `www/pkg/`: the release wasm, then its glue (skipped when the glue is newer than the wasm).
+/// Builds `www/pkg/`: the release wasm of every page crate, then each one's glue (skipped when the glue
+/// is newer than the wasm).
 pub fn build() -> Result<()> {
     tools::ensure_wasm_target()?;
     let mut build = cargo();
+    build.arg("build");
+    for krate in PAGE_CRATES {
+        build.args(["-p", krate]);
+    }
     build
-        .args(["build", "--release", "-p", "soket-frontend"])
         .args(["--target", WASM_TARGET])
         .args(FRONTEND_CARGO_FLAGS);
     println!("==> {}", tools::describe(&build));
     tools::run(&mut build)?;
+    let out = tools::root().join("www").join("pkg");
+    for krate in PAGE_CRATES {
+        bindgen(&krate.replace('-', "_"), &out)?;
+    }
+    Ok(())
+}
 
+/// wasm-bindgen `--target web` on the release wasm of the library `name`, into `out`.
+fn bindgen(name: &str, out: &Path) -> Result<()> {
     let input = tools::target_dir()
         .join(WASM_TARGET)
         .join("release")
-        .join("soket_frontend.wasm");
-    let out = out_dir();
-    let glue = out.join("soket_frontend_bg.wasm");
-    if modified(&glue)? > modified(&input)? && out.join("soket_frontend.js").exists() {
+        .join(format!("{name}.wasm"));
+    let glue = out.join(format!("{name}_bg.wasm"));
+    if modified(&glue)? > modified(&input)? && out.join(format!("{name}.js")).exists() {
         println!("==> wasm-bindgen: {} is up to date", glue.display());
         return Ok(());
     }
-    println!("==> wasm-bindgen --target web --out-dir {}", out.display());
+    println!(
+        "==> wasm-bindgen --target web --out-dir {} {}",
+        out.display(),
+        input.display()
+    );
     let started = Instant::now();
     wasm_bindgen_cli_support::Bindgen::new()
         .input_path(&input)
         .web(true)?
         .typescript(false)
-        .generate(&out)
+        .generate(out)
         .with_context(|| format!("wasm-bindgen on {}", input.display()))?;
     println!("    done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())

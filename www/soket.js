@@ -1,0 +1,159 @@
+// The page's side of the Python runtime: `window.soket`, the script API of DESIGN.md.
+//
+//   await window.soket.ready;             // the runtime can run code and the relay is connected
+//   const p = window.soket.run('server.py', source, { stdin: '' });
+//   await p.done;                         // -> { exitCode, stdout, stderr }
+//   p.stop();                             // ends the program at once (exit code 130, as after Ctrl-C)
+//   window.soket.listeners();             // -> [] until programs have sockets
+//
+// `run` also takes `onOutput(stream, text)` in its options: called with each piece of output as the
+// program writes it ('stdout' or 'stderr').
+//
+// Every program runs in its own worker (python-worker.js). The wasm is compiled once, here, and each
+// worker gets the compiled module; one worker is always kept warm (its interpreter built) so Run starts
+// a program at once. This thread never blocks: workers do.
+//
+// Exit codes besides the program's own: 130 for a program stopped with stop(), 134 when the runtime
+// itself failed (a Rust panic; stderr says why).
+
+const WASM_URL = new URL('pkg/soket_frontend_bg.wasm', import.meta.url);
+const WORKER_URL = new URL('python-worker.js', import.meta.url);
+
+// 128 + SIGINT, what a shell shows for a program stopped by Ctrl-C.
+const STOPPED = 130;
+// 128 + SIGABRT: the runtime itself failed (python-worker.js uses the same).
+const CRASHED = 134;
+
+const timings = {};
+const compiled = compile();
+
+async function compile() {
+  const started = performance.now();
+  let module;
+  try {
+    module = await WebAssembly.compileStreaming(fetch(WASM_URL));
+  } catch (error) {
+    // compileStreaming needs `Content-Type: application/wasm`; fall back on the plain bytes.
+    const response = await fetch(WASM_URL);
+    if (!response.ok) throw new Error(`${WASM_URL}: ${response.status} ${response.statusText}`);
+    module = await WebAssembly.compile(await response.arrayBuffer());
+  }
+  timings.compileMs = performance.now() - started;
+  return module;
+}
+
+// A worker with a runtime in it, ready (or getting ready) for one program.
+class PythonWorker {
+  constructor() {
+    this.worker = new Worker(WORKER_URL, { type: 'module' });
+    // What the current program wants to hear: set by run().
+    this.program = null;
+    // Why the worker is dead, if it is: its program hears it on stderr, and exits with CRASHED.
+    this.failure = null;
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.onmessage = (event) => {
+        const message = event.data;
+        if (message.type === 'ready') {
+          timings.instantiateMs ??= message.instantiateMs;
+          timings.interpreterMs ??= message.interpreterMs;
+          resolve();
+        } else if (message.type === 'failed') {
+          reject(new Error(`the Python runtime failed to start: ${message.message}`));
+        } else if (this.program) {
+          this.program.hear(message);
+        }
+      };
+      this.worker.onerror = (event) => {
+        this.failure = `the Python worker failed: ${event.message ?? event}`;
+        reject(new Error(this.failure));
+        this.tellFailure();
+      };
+    });
+    // A failure reaches the program through tellFailure; only the first worker's is reported as such.
+    this.ready.catch(() => {});
+    compiled.then(
+      (module) => this.worker.postMessage({ type: 'start', module }),
+      (error) => this.worker.onerror({ message: String(error) }),
+    );
+  }
+
+  tellFailure() {
+    if (this.failure === null || this.program === null) return;
+    this.program.hear({ type: 'stderr', text: `\n${this.failure}\n` });
+    this.program.hear({ type: 'exit', exitCode: CRASHED });
+  }
+
+  terminate() {
+    this.worker.terminate();
+  }
+}
+
+let warm = new PythonWorker();
+
+function run(name, source, { stdin = '', onOutput } = {}) {
+  const worker = warm;
+  warm = new PythonWorker();
+  let stdout = '';
+  let stderr = '';
+  let finish;
+  const done = new Promise((resolve) => { finish = resolve; });
+  let ended = false;
+  const end = (exitCode) => {
+    if (ended) return;
+    ended = true;
+    worker.terminate();
+    finish({ exitCode, stdout, stderr });
+  };
+  worker.program = {
+    hear(message) {
+      if (ended) return;
+      if (message.type === 'stdout' || message.type === 'stderr') {
+        if (message.type === 'stdout') stdout += message.text;
+        else stderr += message.text;
+        onOutput?.(message.type, message.text);
+      } else if (message.type === 'exit') {
+        end(message.exitCode);
+      }
+    },
+  };
+  worker.worker.postMessage({ type: 'run', name, source: String(source), stdin: String(stdin) });
+  worker.tellFailure();
+  return { done, stop: () => end(STOPPED) };
+}
+
+// Resolves once the relay status reads `connected` (relay-status.js keeps it current).
+function relayConnected() {
+  const status = document.querySelector('[data-testid="relay-status"]');
+  return new Promise((resolve) => {
+    const check = () => {
+      if (status.textContent === 'connected') {
+        observer.disconnect();
+        resolve();
+      }
+    };
+    const observer = new MutationObserver(check);
+    observer.observe(status, { childList: true, characterData: true, subtree: true });
+    check();
+  });
+}
+
+const runtimeReady = warm.ready.then(() => {
+  timings.readyMs = performance.now();
+  const marker = document.createElement('span');
+  marker.dataset.testid = 'runtime-ready';
+  marker.textContent = 'ready';
+  document.getElementById('runtime-status').replaceChildren(marker);
+});
+runtimeReady.catch((error) => {
+  document.getElementById('runtime-status').textContent = 'failed';
+  console.error(error);
+});
+
+window.soket = {
+  ready: Promise.all([runtimeReady, relayConnected()]).then(() => undefined),
+  run,
+  listeners: () => [],
+  // How long loading took, in ms: compiling the wasm, instantiating it and building the interpreter in
+  // the first worker, and `readyMs` since navigation start.
+  timings,
+};
