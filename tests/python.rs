@@ -1,5 +1,5 @@
 //! Python programs in a real Chromium through `window.soket.run`: output, streaming, exit statuses,
-//! tracebacks, the Python 2 hint, threads, `time.sleep`, and Stop.
+//! tracebacks, the Python 2 hint, threads, `time.sleep`, Stop, and sockets (the seed's server and client).
 //!
 //! Needs `www/pkg/` (the wasm and its glue): `cargo xtask test` builds it before these run.
 
@@ -297,6 +297,101 @@ async fn errors_and_exit_statuses_are_cpythons() -> Result<()> {
                 && out.stderr.contains("select"),
             "stderr {}",
             out.stderr
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// Starts `server` and waits until it listens on `port`, runs `client` to its end, then stops the server.
+/// Returns both outcomes as `[server, client]` objects (`exitCode`, `stdout`, `stderr`) and the
+/// listeners the page showed while the server ran.
+const SERVER_AND_CLIENT: &str = r#"
+const [server, client, port, done] = arguments;
+window.soket.ready.then(async () => {
+  const s = window.soket.run('server.py', server);
+  const deadline = performance.now() + 20000;
+  let listeners = [];
+  while (!(listeners = window.soket.listeners()).some((l) => l.port === port)) {
+    if (performance.now() > deadline) {
+      s.stop();
+      return done({ error: 'the server never listened', server: await s.done });
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const c = await window.soket.run('client.py', client).done;
+  s.stop();
+  done({ server: await s.done, client: c, listeners });
+}).catch((e) => done({ error: String(e) }));
+"#;
+
+/// The seed's example, in Python 3: a server that thanks whoever connects, and a client.
+const SEED_SERVER: &str = "\
+import socket
+
+s = socket.socket()
+host = socket.gethostname()
+port = 12345
+s.bind((host, port))
+
+s.listen(5)
+while True:
+    c, addr = s.accept()
+    print('Got connection from', addr)
+    c.send(b'Thank you for connecting')
+    c.close()
+";
+
+const SEED_CLIENT: &str = "\
+import socket
+
+s = socket.socket()
+host = socket.gethostname()
+port = 12345
+
+s.connect((host, port))
+print(s.recv(1024).decode())
+s.close()
+";
+
+#[tokio::test]
+async fn the_seed_server_and_client_talk_over_real_tcp() -> Result<()> {
+    let page = Page::open().await?;
+    page.check(async |page| {
+        let args = vec![json!(SEED_SERVER), json!(SEED_CLIENT), json!(12345)];
+        let value = page
+            .browser
+            .client
+            .execute_async(SERVER_AND_CLIENT, args)
+            .await?;
+        ensure!(value.get("error").is_none(), "{value:#}");
+        let client = &value["client"];
+        ensure!(client["exitCode"] == 0, "client: {client:#}");
+        ensure!(
+            client["stdout"] == "Thank you for connecting\n",
+            "client: {client:#}"
+        );
+        let server = &value["server"];
+        let printed = server["stdout"].as_str().unwrap_or_default();
+        ensure!(
+            printed.starts_with("Got connection from ('127.0.0.1', ") && printed.ends_with(")\n"),
+            "server: {server:#}"
+        );
+        ensure!(
+            server["exitCode"] == 130,
+            "a stopped server exits 130: {server:#}"
+        );
+        let listener = &value["listeners"][0];
+        ensure!(
+            listener["program"] == "server.py" && listener["port"] == 12345,
+            "{value:#}"
+        );
+        // The public address really reaches the learner's server from outside the browser.
+        ensure!(
+            listener["public"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("127.0.0.1:")),
+            "{value:#}"
         );
         Ok(())
     })

@@ -18,7 +18,8 @@ function handle(message) {
   else if (message.type === 'stop') net.stop(message.program);
 }
 
-await init();
+// The glue has no default path to its wasm (xtask generates it without one): name it.
+await init({ module_or_path: new URL('./pkg/soket_networker_bg.wasm', import.meta.url) });
 const url = new URL('/ws', self.location.href);
 url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
 net = new NetWorker(url.href, (status) => self.postMessage(status));

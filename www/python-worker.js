@@ -1,7 +1,8 @@
 // One Python program's worker (a module worker, started by soket.js).
 //
 // Messages in:  {type: 'start', module}  the compiled WebAssembly.Module of pkg/soket_frontend_bg.wasm
-//               {type: 'run', name, source, stdin}
+//               {type: 'run', name, source, stdin, port, buffer}  port and buffer: the program's line to
+//                                                    the network worker (net-worker.js)
 // Messages out: {type: 'ready', instantiateMs, interpreterMs}  the runtime can run a program
 //               {type: 'failed', message}                       it never will
 //               {type: 'stdout' | 'stderr', text}              output, as the program writes it
@@ -72,7 +73,7 @@ async function start(module) {
   }
 }
 
-async function run({ name, source, stdin }) {
+async function run({ name, source, stdin, port, buffer }) {
   const rt = await runtime;
   if (rt === null) {
     postMessage({ type: 'stderr', text: 'The Python runtime failed to start.\n' });
@@ -82,6 +83,7 @@ async function run({ name, source, stdin }) {
   started = true;
   let exitCode;
   try {
+    if (port && buffer) rt.attachNetwork(port, buffer);
     exitCode = rt.run(name, source, stdin ?? '');
   } catch (error) {
     flush();

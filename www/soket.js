@@ -4,7 +4,7 @@
 //   const p = window.soket.run('server.py', source, { stdin: '' });
 //   await p.done;                         // -> { exitCode, stdout, stderr }
 //   p.stop();                             // ends the program at once (exit code 130, as after Ctrl-C)
-//   window.soket.listeners();             // -> [] until programs have sockets
+//   window.soket.listeners();             // -> [{ program, host, port, public }]: every listening socket
 //
 // `run` also takes `onOutput(stream, text)` in its options: called with each piece of output as the
 // program writes it ('stdout' or 'stderr').
@@ -12,6 +12,12 @@
 // Every program runs in its own worker (python-worker.js). The wasm is compiled once, here, and each
 // worker gets the compiled module; one worker is always kept warm (its interpreter built) so Run starts
 // a program at once. This thread never blocks: workers do.
+//
+// The page's sockets live in one network worker (net-worker.js), which holds the page's one WebSocket to
+// the relay. Each program gets a line to it: a MessageChannel to ring on and a SharedArrayBuffer for its
+// calls and their replies (laid out as frontend/netstack/src/channel.rs says), so a blocking socket call
+// parks the program's worker in Atomics.wait, never this thread. Stop sets the buffer's interrupt slot, so
+// a program blocked in a socket call gets KeyboardInterrupt; one that does not stop soon is terminated.
 //
 // Exit codes besides the program's own: 130 for a program stopped with stop(), 134 when the runtime
 // itself failed (a Rust panic; stderr says why).
@@ -24,8 +30,32 @@ const STOPPED = 130;
 // 128 + SIGABRT: the runtime itself failed (python-worker.js uses the same).
 const CRASHED = 134;
 
+// The call buffer's layout (frontend/netstack/src/channel.rs): i32 slots, then the data.
+const CHANNEL = { STATE: 0, INTERRUPT: 4, SIZE: 64 + 256 * 1024 };
+// How long a stopped program may take to end by itself before its worker is terminated.
+const STOP_GRACE_MS = 300;
+
 const timings = {};
 const compiled = compile();
+
+// The network worker, and what it tells the page.
+const net = new Worker(new URL('net-worker.js', import.meta.url), { type: 'module' });
+let listening = [];
+let nextProgram = 1;
+// Program numbers → the names they were run as, for listeners().
+const names = new Map();
+net.onmessage = (event) => {
+  const message = event.data;
+  if (message.type === 'relay') {
+    document.querySelector('[data-testid="relay-status"]').textContent = message.status;
+  } else if (message.type === 'listeners') {
+    listening = message.list;
+  }
+};
+net.onerror = (event) => console.error('network worker failed:', event.message ?? event);
+document.getElementById('isolation').textContent = self.crossOriginIsolated
+  ? 'cross-origin isolated'
+  : 'NOT isolated';
 
 async function compile() {
   const started = performance.now();
@@ -93,6 +123,11 @@ let warm = new PythonWorker();
 function run(name, source, { stdin = '', onOutput } = {}) {
   const worker = warm;
   warm = new PythonWorker();
+  const program = nextProgram++;
+  names.set(program, name);
+  const buffer = new SharedArrayBuffer(CHANNEL.SIZE);
+  const line = new MessageChannel();
+  net.postMessage({ type: 'attach', program, port: line.port2, buffer }, [line.port2]);
   let stdout = '';
   let stderr = '';
   let finish;
@@ -102,7 +137,17 @@ function run(name, source, { stdin = '', onOutput } = {}) {
     if (ended) return;
     ended = true;
     worker.terminate();
+    net.postMessage({ type: 'stop', program });
+    names.delete(program);
     finish({ exitCode, stdout, stderr });
+  };
+  const stop = () => {
+    if (ended) return;
+    // A program waiting in a socket call wakes with KeyboardInterrupt; give it a moment to end.
+    const slots = new Int32Array(buffer);
+    Atomics.store(slots, CHANNEL.INTERRUPT, 1);
+    Atomics.notify(slots, CHANNEL.STATE);
+    setTimeout(() => end(STOPPED), STOP_GRACE_MS);
   };
   worker.program = {
     hear(message) {
@@ -116,12 +161,15 @@ function run(name, source, { stdin = '', onOutput } = {}) {
       }
     },
   };
-  worker.worker.postMessage({ type: 'run', name, source: String(source), stdin: String(stdin) });
+  worker.worker.postMessage(
+    { type: 'run', name, source: String(source), stdin: String(stdin), port: line.port1, buffer },
+    [line.port1],
+  );
   worker.tellFailure();
-  return { done, stop: () => end(STOPPED) };
+  return { done, stop };
 }
 
-// Resolves once the relay status reads `connected` (relay-status.js keeps it current).
+// Resolves once the relay status reads `connected` (the network worker keeps it current).
 function relayConnected() {
   const status = document.querySelector('[data-testid="relay-status"]');
   return new Promise((resolve) => {
@@ -152,7 +200,9 @@ runtimeReady.catch((error) => {
 window.soket = {
   ready: Promise.all([runtimeReady, relayConnected()]).then(() => undefined),
   run,
-  listeners: () => [],
+  listeners: () => listening.map(({ program, host, port, public: address }) => ({
+    program: names.get(program) ?? program, host, port, public: address,
+  })),
   // How long loading took, in ms: compiling the wasm, instantiating it and building the interpreter in
   // the first worker, and `readyMs` since navigation start.
   timings,

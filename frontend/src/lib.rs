@@ -12,6 +12,8 @@
 //! - `time`: the clocks and `time.sleep` the browser can give (upstream's panic on this target).
 //! - `threads`: `_thread`, so `threading` imports while starting a thread says why it cannot run.
 //! - `posix`: the part of `posix` that `os` needs to import.
+//! - `net`: `_socket` and `select` (Python in `py/`, on the native `_soketnet`), whose calls go to the
+//!   page's network worker and block in `Atomics.wait` for the reply.
 //! - `panic`: reports a Rust panic to the page before the instance dies.
 //! - [`exit`] and the pure parts of the modules above compile natively as well, so `cargo test` covers
 //!   them; everything that touches RustPython or JavaScript is `cfg(target_arch = "wasm32")`.
@@ -26,6 +28,8 @@ pub use soket_protocol as protocol;
 pub mod exit;
 mod time;
 
+#[cfg(target_arch = "wasm32")]
+mod net;
 #[cfg(target_arch = "wasm32")]
 mod panic;
 #[cfg(target_arch = "wasm32")]

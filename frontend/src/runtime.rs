@@ -21,7 +21,7 @@ use rustpython_vm::{
 };
 use wasm_bindgen::prelude::*;
 
-use crate::{exit, panic, posix, stdio, threads, time};
+use crate::{exit, net, panic, posix, stdio, threads, time};
 
 /// Python set up once per interpreter, before any program: what `site` would add that a program may
 /// use (`exit`, `quit`, `help`; importing all of `site` costs startup time for nothing else here), and
@@ -84,6 +84,9 @@ impl Runtime {
         let ours = [
             posix::module_def(&builder.ctx),
             stdio::module_def(&builder.ctx),
+            net::soketnet_module_def(&builder.ctx),
+            net::socket_module_def(&builder.ctx),
+            net::select_module_def(&builder.ctx),
         ];
         let interp = builder
             .add_native_modules(&upstream)
@@ -101,6 +104,13 @@ impl Runtime {
             setup().map_err(|e| failure(vm, "the Python runtime failed to start", &e))
         })?;
         Ok(Runtime { interp, loader })
+    }
+
+    /// Gives the program its line to the page's network worker: `port` rings it, `buffer` (laid out as
+    /// `soket_netstack::channel` says) carries the calls. Without it, socket calls raise `OSError`.
+    #[wasm_bindgen(js_name = attachNetwork)]
+    pub fn attach_network(&self, port: web_sys::MessagePort, buffer: js_sys::SharedArrayBuffer) {
+        net::attach(port, buffer);
     }
 
     /// Imports what printing a traceback needs (`traceback`, `linecache`, `tokenize`, ...: about 0.2 s),

@@ -20,7 +20,7 @@ pub const FRONTEND_CARGO_FLAGS: [&str; 2] = ["--release", "--ignore-rust-version
 
 /// The crates that become wasm modules of the page: each one's glue is `www/pkg/<lib name>.js`. Another
 /// page worker is one more entry here.
-const PAGE_CRATES: [&str; 1] = ["soket-frontend"];
+const PAGE_CRATES: [&str; 2] = ["soket-frontend", "soket-networker"];
 
 /// Builds `www/pkg/`: the release wasm of every page crate, then each one's glue (skipped when the glue
 /// is newer than the wasm).
