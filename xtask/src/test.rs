@@ -70,6 +70,7 @@ fn steps(tally: &mut Tally) -> Result<()> {
         tools::ensure_wasm_target()?;
         let mut lint = cargo();
         lint.args(["clippy", "-p", "soket-frontend", "-p", "soket-protocol"])
+            .args(["-p", "soket-netstack", "-p", "soket-networker"])
             .args(["--target", WASM_TARGET])
             .args(wasm::FRONTEND_CARGO_FLAGS)
             .args(["--", "-D", "warnings"]);
