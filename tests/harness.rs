@@ -4,15 +4,22 @@
 //! Chromium starts with the flags this machine needs (no sandbox as root, no background networking on a
 //! closed network) and a fresh profile every time. When a check fails, [`Browser::dump`] prints what the
 //! page knew: its console, its text and a screenshot path.
+//!
+//! [`Page`] is the page loaded with its runtime ready, and Python programs run in it through
+//! `window.soket.run`: to their end ([`Page::run`]), or side by side ([`Page::start`] gives a [`Running`]
+//! program to wait on, read from, and stop).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
+use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
 use soket_relay::{Config, Relay};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -40,6 +47,15 @@ impl TestRelay {
             www.display().to_string(),
         ];
         args.extend(flags.iter().map(|f| f.to_string()));
+        if !flags.contains(&"--port-range") {
+            // Relays that share a range race for its first ports: two sockets with SO_REUSEADDR may both
+            // bind a port, and the second `listen` then fails with EADDRINUSE. Tests run side by side,
+            // so each relay gets a range of its own.
+            static RELAYS: AtomicU32 = AtomicU32::new(0);
+            let slot = (std::process::id() + RELAYS.fetch_add(1, Ordering::Relaxed)) % 40;
+            let first = 41_000 + slot * 100;
+            args.extend(["--port-range".into(), format!("{first}-{}", first + 99)]);
+        }
         let config = Config::try_parse_from(&args)?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -195,5 +211,321 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
             http::Method::POST,
             Some(r#"{"type":"browser"}"#.to_string()),
         )
+    }
+}
+
+/// What a program did, as `window.soket.run(...).done` reported it, plus when each piece of output
+/// arrived.
+#[derive(Debug)]
+pub struct Outcome {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+    /// `(stream, text, ms)`: each piece of output as the page heard it, `ms` on the page's clock.
+    pub pieces: Vec<(String, String, f64)>,
+    /// When `done` resolved, on the page's clock.
+    pub ended_ms: f64,
+}
+
+/// The exit code and both streams, for failure messages.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit code {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.exit_code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Outcome {
+    fn from_json(value: &Value) -> Result<Outcome> {
+        if let Some(error) = value.get("error") {
+            bail!("window.soket.run failed: {error}");
+        }
+        let text = |key: &str| -> Result<String> {
+            Ok(value[key]
+                .as_str()
+                .with_context(|| format!("{key} in {value}"))?
+                .to_string())
+        };
+        let pieces = value["pieces"]
+            .as_array()
+            .context("pieces")?
+            .iter()
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap_or_default().to_string(),
+                    p[1].as_str().unwrap_or_default().to_string(),
+                    p[2].as_f64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        Ok(Outcome {
+            exit_code: value["exitCode"].as_i64().context("exitCode")?,
+            stdout: text("stdout")?,
+            stderr: text("stderr")?,
+            pieces,
+            ended_ms: value["endedMs"].as_f64().context("endedMs")?,
+        })
+    }
+
+    /// The program ended by itself with status 0, wrote nothing on stderr, and exactly `stdout`.
+    pub fn expect(&self, name: &str, stdout: &str) -> Result<()> {
+        ensure!(
+            self.exit_code == 0 && self.stderr.is_empty() && self.stdout == stdout,
+            "{name}: exit code {}\n--- stdout ---\n{}\n--- wanted stdout ---\n{stdout}\n--- stderr ---\n{}",
+            self.exit_code,
+            self.stdout,
+            self.stderr
+        );
+        Ok(())
+    }
+}
+
+/// Runs `source` as `name` in the page; `stop_after_ms` stops it that long after its first output.
+const RUN: &str = r#"
+const [name, source, stdin, stopAfterMs, done] = arguments;
+window.soket.ready.then(() => {
+  const pieces = [];
+  let program;
+  program = window.soket.run(name, source, {
+    stdin,
+    onOutput: (stream, text) => {
+      pieces.push([stream, text, performance.now()]);
+      if (stopAfterMs !== null && pieces.length === 1) setTimeout(() => program.stop(), stopAfterMs);
+    },
+  });
+  return program.done.then((r) => done({ ...r, pieces, endedMs: performance.now() }));
+}).catch((e) => done({ error: String(e) }));
+"#;
+
+/// Starts a program and keeps it in `window.soketTests` under a number, which it returns.
+const START: &str = r#"
+const [name, source, stdin, done] = arguments;
+window.soket.ready.then(() => {
+  const tests = (window.soketTests ??= { next: 0, programs: {} });
+  const id = tests.next++;
+  const entry = { stdout: '', stderr: '', pieces: [], result: null };
+  const program = window.soket.run(name, source, {
+    stdin,
+    onOutput: (stream, text) => {
+      entry[stream] += text;
+      entry.pieces.push([stream, text, performance.now()]);
+    },
+  });
+  entry.stop = program.stop;
+  entry.done = program.done.then((r) => {
+    entry.result = { ...r, pieces: entry.pieces, endedMs: performance.now() };
+    return entry.result;
+  });
+  tests.programs[id] = entry;
+  done(id);
+}).catch((e) => done({ error: String(e) }));
+"#;
+
+/// Waits for a started program to end; stops it if it has not after `withinMs` (null: waits for ever).
+const FINISH: &str = r#"
+const [id, withinMs, done] = arguments;
+const entry = window.soketTests.programs[id];
+const timer = withinMs === null ? null : setTimeout(() => entry.stop(), withinMs);
+entry.done.then((r) => { clearTimeout(timer); done(r); });
+"#;
+
+/// How a started program is doing: its output so far, its result once it ended, and the listeners.
+const LOOK: &str = r#"
+const [id] = arguments;
+const entry = window.soketTests.programs[id];
+return { stdout: entry.stdout, stderr: entry.stderr, result: entry.result,
+         listeners: window.soket.listeners() };
+"#;
+
+/// A relay, a browser, and the page loaded in it with its runtime ready.
+pub struct Page {
+    pub browser: Browser,
+    pub relay: TestRelay,
+}
+
+/// A program started with [`Page::start`].
+#[derive(Clone, Debug)]
+pub struct Running {
+    pub name: String,
+    id: Value,
+}
+
+impl Page {
+    /// The page against a relay with no flags.
+    pub async fn open() -> Result<Page> {
+        Page::open_with(&[]).await
+    }
+
+    /// The page against a relay started with these `flags` (`--allow 127.0.0.2:PORT`, ...).
+    pub async fn open_with(flags: &[&str]) -> Result<Page> {
+        ensure!(
+            root().join("www/pkg/soket_frontend_bg.wasm").exists(),
+            "www/pkg/ is missing: run `cargo xtask test` (it builds the wasm first)"
+        );
+        let relay = TestRelay::start(flags).await?;
+        let browser = Browser::start().await?;
+        let page = Page { browser, relay };
+        let loaded = async {
+            let client = &page.browser.client;
+            // Programs that move a lot of data or wait on each other take longer than WebDriver's 30 s.
+            let timeouts = TimeoutConfiguration::new(Some(Duration::from_secs(120)), None, None);
+            client.update_timeouts(timeouts).await?;
+            client.goto(&page.relay.url("/")).await?;
+            wait_for(
+                client,
+                "[data-testid=\"runtime-ready\"]",
+                Duration::from_secs(60),
+            )
+            .await?;
+            page.browser
+                .wait_text("relay-status", "connected", Duration::from_secs(10))
+                .await
+        }
+        .await;
+        if let Err(e) = loaded {
+            page.browser.dump().await;
+            page.browser.close().await;
+            return Err(e);
+        }
+        Ok(page)
+    }
+
+    /// Runs `source` as `name` to its end.
+    pub async fn run(&self, name: &str, source: &str) -> Result<Outcome> {
+        self.run_with(name, source, "", None).await
+    }
+
+    /// Runs `source` as `name` with this `stdin`, stopping it `stop_after_ms` after its first output.
+    pub async fn run_with(
+        &self,
+        name: &str,
+        source: &str,
+        stdin: &str,
+        stop_after_ms: Option<u64>,
+    ) -> Result<Outcome> {
+        let args = vec![
+            json!(name),
+            json!(source),
+            json!(stdin),
+            json!(stop_after_ms),
+        ];
+        let value = self.browser.client.execute_async(RUN, args).await?;
+        Outcome::from_json(&value)
+    }
+
+    /// Starts `source` as `name` and returns at once.
+    pub async fn start(&self, name: &str, source: &str) -> Result<Running> {
+        let args = vec![json!(name), json!(source), json!("")];
+        let id = self.browser.client.execute_async(START, args).await?;
+        if let Some(error) = id.get("error") {
+            bail!("window.soket.run failed: {error}");
+        }
+        Ok(Running {
+            name: name.to_owned(),
+            id,
+        })
+    }
+
+    /// Waits for `program` to end by itself, for at most `within`; then stops it (exit code 130).
+    pub async fn finish(&self, program: &Running, within: Duration) -> Result<Outcome> {
+        let args = vec![program.id.clone(), json!(within.as_millis() as u64)];
+        let value = self.browser.client.execute_async(FINISH, args).await?;
+        Outcome::from_json(&value)
+    }
+
+    /// Stops `program` and returns what it did.
+    pub async fn stop(&self, program: &Running) -> Result<Outcome> {
+        self.finish(program, Duration::ZERO).await
+    }
+
+    async fn look(&self, program: &Running) -> Result<Value> {
+        Ok(self
+            .browser
+            .client
+            .execute(LOOK, vec![program.id.clone()])
+            .await?)
+    }
+
+    /// Waits until `program`'s stdout holds `text` (and fails at once if it ends without).
+    pub async fn wait_output(&self, program: &Running, text: &str) -> Result<()> {
+        self.wait_until(program, &format!("{text:?} on stdout"), |look| {
+            look["stdout"].as_str().unwrap_or_default().contains(text)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Waits until `program` listens on `port` of the session; returns the listener's public address.
+    pub async fn wait_listener(&self, program: &Running, port: u16) -> Result<String> {
+        let look = self
+            .wait_until(program, &format!("a listener on port {port}"), |look| {
+                listener(look, port).is_some()
+            })
+            .await?;
+        let public = listener(&look, port).unwrap_or_default();
+        Ok(public)
+    }
+
+    async fn wait_until(
+        &self,
+        program: &Running,
+        what: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let look = self.look(program).await?;
+            if ready(&look) {
+                return Ok(look);
+            }
+            let name = &program.name;
+            ensure!(
+                look["result"].is_null(),
+                "{name} ended before {what}: {:#}",
+                look["result"]
+            );
+            if tokio::time::Instant::now() > deadline {
+                let _ = self.stop(program).await;
+                bail!("{name}: no {what} after 30 s: {look:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Runs the checks, dumping what the page knew if they fail, and closes the browser.
+    pub async fn check(self, checks: impl AsyncFnOnce(&Page) -> Result<()>) -> Result<()> {
+        let result = checks(&self).await;
+        if result.is_err() {
+            self.browser.dump().await;
+        }
+        self.browser.close().await;
+        result
+    }
+}
+
+/// The public address of the listener on `port` in a [`LOOK`] answer.
+fn listener(look: &Value, port: u16) -> Option<String> {
+    look["listeners"]
+        .as_array()?
+        .iter()
+        .find(|l| l["port"] == port)
+        .map(|l| l["public"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until an element matches `css`.
+pub async fn wait_for(client: &Client, css: &str, within: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if client.find(Locator::Css(css)).await.is_ok() {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no {css} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -6,6 +6,8 @@
 //   p.stop();                             // ends the program at once (exit code 130, as after Ctrl-C)
 //   window.soket.listeners();             // -> [{ program, host, port, public }]: every listening socket
 //
+// When the listeners change, `window` gets a `soket-listeners` event (read them with listeners()).
+//
 // `run` also takes `onOutput(stream, text)` in its options: called with each piece of output as the
 // program writes it ('stdout' or 'stderr').
 //
@@ -50,6 +52,7 @@ net.onmessage = (event) => {
     document.querySelector('[data-testid="relay-status"]').textContent = message.status;
   } else if (message.type === 'listeners') {
     listening = message.list;
+    window.dispatchEvent(new Event('soket-listeners'));
   }
 };
 net.onerror = (event) => console.error('network worker failed:', event.message ?? event);

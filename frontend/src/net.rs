@@ -65,6 +65,7 @@ fn call(call: &Call, vm: &VirtualMachine) -> PyResult<Reply> {
         }
         line.seq = line.seq.wrapping_add(1);
         let seq = line.seq;
+        let interruptible = may_wait(call);
         line.bytes
             .subarray(channel::DATA, channel::DATA + encoded.len() as u32)
             .copy_from(&encoded);
@@ -86,7 +87,7 @@ fn call(call: &Call, vm: &VirtualMachine) -> PyResult<Reply> {
                 return Reply::decode(&bytes)
                     .map_err(|e| vm.new_os_error(format!("malformed reply: {e}")));
             }
-            if Atomics::load(&line.ints, channel::INTERRUPT).unwrap_or(0) != 0 {
+            if interruptible && Atomics::load(&line.ints, channel::INTERRUPT).unwrap_or(0) != 0 {
                 let cancel = Object::new();
                 let _ = Reflect::set(&cancel, &"cancel".into(), &seq.into());
                 let _ = line.port.post_message(&cancel);
@@ -97,6 +98,23 @@ fn call(call: &Call, vm: &VirtualMachine) -> PyResult<Reply> {
             let _ = Atomics::wait(&line.ints, channel::STATE, channel::REQUEST);
         }
     })
+}
+
+/// Whether `call` may wait (for the relay, data, credit, a connection): only those are cut short by Stop.
+/// The others are answered at once, so that a program unwinding from `KeyboardInterrupt` can still close
+/// its sockets (in `finally:`, `with`, `__del__`) without a second `KeyboardInterrupt`, as in CPython.
+fn may_wait(call: &Call) -> bool {
+    !matches!(
+        call,
+        Call::Socket { .. }
+            | Call::Close { .. }
+            | Call::Shutdown { .. }
+            | Call::SendTo { .. }
+            | Call::LocalAddr { .. }
+            | Call::PeerAddr { .. }
+            | Call::TakeError { .. }
+            | Call::Hostname
+    )
 }
 
 /// A reply as `(status, value)` for the Python side.

@@ -843,7 +843,7 @@ impl Session {
                 port,
                 local,
             }) => {
-                let listener = match socket.listen(backlog) {
+                let listener = match self.listen_real(socket, backlog, port) {
                     Ok(listener) => listener,
                     Err(e) => {
                         self.host.release(Transport::Tcp, port);
@@ -902,6 +902,32 @@ impl Session {
             }
             None => Err(unknown(stream)),
         }
+    }
+
+    /// Listens on the real socket behind virtual `port`. With SO_REUSEADDR, Linux lets two sockets bind
+    /// one port as long as neither listens, so another session may have listened on ours first: then
+    /// take another real port.
+    fn listen_real(
+        &mut self,
+        socket: TcpSocket,
+        backlog: u32,
+        port: u16,
+    ) -> std::io::Result<TcpListener> {
+        let mut socket = socket;
+        for _ in 0..8 {
+            match socket.listen(backlog) {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    socket = self.shared.real_ports.bind_tcp()?;
+                    let real = socket.local_addr()?;
+                    self.host.claim(Transport::Tcp, port, Binding { real });
+                }
+                other => return other,
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no free port in the relay's range",
+        ))
     }
 
     fn data(&mut self, stream: StreamId, payload: Bytes) -> Result<(), End> {
@@ -1074,7 +1100,9 @@ impl Session {
         };
         self.rate.take(payload.len()).await;
         // A full socket buffer drops the datagram, as UDP does.
-        let _ = socket.try_send_to(&payload, dest);
+        // Straight to the non-blocking socket: tokio's `try_send_to` says WouldBlock for a socket bound
+        // in this same turn (its readiness is not known yet), which would drop the first datagram.
+        let _ = socket2::SockRef::from(&*socket).send_to(&payload, &dest.into());
         self.shared
             .metrics
             .bytes_up

@@ -320,3 +320,34 @@ async fn a_reader_that_stops_reading_holds_the_relay_to_its_quota() {
     assert!(first.iter().all(|b| *b == 7));
     relay.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_datagram_sent_together_with_its_bind_arrives() {
+    // A page's `sendto` on an unbound socket sends Bind and SendTo at once, without waiting.
+    let receiver = UdpSocket::bind("127.0.0.2:0").await.expect("bind receiver");
+    let to = receiver.local_addr().expect("addr");
+    let relay = start(&["--allow", &format!("127.0.0.2:{}", to.port())]).await;
+    let client = session(&relay).await;
+    let stream = client.next_id();
+    let bind = soket_protocol::Up::Bind {
+        stream,
+        transport: soket_protocol::Transport::Udp,
+        host: String::new(),
+        port: 0,
+    };
+    let send = soket_protocol::Up::SendTo {
+        stream,
+        host: "127.0.0.2".into(),
+        port: to.port(),
+        payload: bytes::Bytes::from_static(b"first"),
+    };
+    client.raw(bind.encode()).await.expect("bind");
+    client.raw(send.encode()).await.expect("send");
+    let mut buf = [0u8; 16];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), receiver.recv_from(&mut buf))
+        .await
+        .expect("the first datagram arrives")
+        .expect("recv");
+    assert_eq!(&buf[..n], b"first");
+    relay.shutdown().await.expect("shutdown");
+}

@@ -9,6 +9,7 @@
 //! - [`bench`]: the relay against plain TCP and websocat on loopback; writes `BENCHMARKS.md`.
 //! - [`tools`]: running commands and making sure the tools they need are installed.
 //! - [`wasm`]: the page's wasm and its wasm-bindgen glue, in `www/pkg/`.
+//! - [`web`]: the page's npm bundle (the code editor), `frontend/web/` → `www/editor.js`.
 //!
 //! Adding a subcommand: a variant of [`Command`], a line in [`USAGE`], an arm in [`Command::parse`] and
 //! one in [`main`].
@@ -19,6 +20,7 @@ mod serve;
 mod test;
 mod tools;
 mod wasm;
+mod web;
 
 use std::process::ExitCode;
 

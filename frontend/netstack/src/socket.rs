@@ -81,7 +81,7 @@ pub struct Socket {
     pub send_credit: u32,
     /// The program shut down its sending side.
     pub shut_write: bool,
-    /// The program shut down its receiving side: what arrives is dropped.
+    /// The program shut down its receiving side: reads return b"" instead of waiting.
     pub shut_read: bool,
 
     /// A listener's accepted connections, waiting for `accept()`.

@@ -273,11 +273,13 @@ impl Stack {
         if let Some(error) = socket.error.take() {
             return Err(error.into());
         }
+        // As Linux's tcp_sendmsg: a connect under way is waited for (EAGAIN if non-blocking); a socket
+        // in any other state than connected, never connected included, gets EPIPE.
         match socket.state {
             State::Connected if socket.shut_write => return Err(Error::errno(errno::EPIPE)),
             State::Connected => {}
-            State::Gone => return Err(Error::errno(errno::EPIPE)),
-            _ => return Err(Error::errno(errno::ENOTCONN)),
+            State::Connecting => return Err(Error::WouldBlock),
+            _ => return Err(Error::errno(errno::EPIPE)),
         }
         if data.is_empty() {
             return Ok(0);
@@ -434,14 +436,11 @@ impl Stack {
         if socket.transport != Transport::Tcp || socket.state != State::Connected {
             return Err(Error::errno(errno::ENOTCONN));
         }
-        if how != 1 && !socket.shut_read {
+        // SHUT_RD only ends waiting, as on Linux: bytes already here or still coming are read as
+        // usual, and `recv` returns b"" instead of blocking once there are none.
+        if how != 1 {
             socket.shut_read = true;
-            let dropped = socket.received_len as u32;
-            socket.received.clear();
-            socket.received_len = 0;
-            self.credit(fd, dropped);
         }
-        let socket = self.get(fd)?;
         if how != 0 && !socket.shut_write {
             socket.shut_write = true;
             if let Some(stream) = socket.stream {
@@ -451,7 +450,8 @@ impl Stack {
         Ok(())
     }
 
-    /// `close()`. A listener's connections that were never accepted are reset, as Linux does.
+    /// `close()`. A listener's connections that were never accepted are reset, as Linux does, and so is a
+    /// connection closed with bytes unread.
     pub fn close(&mut self, fd: Fd) {
         let Some(socket) = self.sockets.remove(&fd) else {
             return;
@@ -467,7 +467,14 @@ impl Stack {
         if let Some(stream) = socket.stream {
             self.by_stream.remove(&stream);
             if self.lost.is_none() {
-                self.frames.push_back(Up::Close { stream });
+                // Closing a connection with bytes unread resets it, as Linux does (RFC 2525): the peer
+                // gets ECONNRESET instead of a clean end of stream, so it knows they were lost.
+                let unread = socket.transport == Transport::Tcp && socket.received_len > 0;
+                self.frames.push_back(if unread {
+                    Up::Reset { stream }
+                } else {
+                    Up::Close { stream }
+                });
             }
         }
     }
@@ -660,15 +667,8 @@ impl Stack {
                         "the relay sent stream {stream} more than its window"
                     )));
                 }
-                if socket.shut_read {
-                    let n = payload.len() as u32;
-                    if let Some(fd) = self.by_stream.get(&stream).copied() {
-                        self.credit(fd, n);
-                    }
-                } else {
-                    socket.received_len += payload.len();
-                    socket.received.push_back(payload);
-                }
+                socket.received_len += payload.len();
+                socket.received.push_back(payload);
             }
             Down::Credit { stream, amount } => {
                 if let Some(socket) = self.socket_of(stream)? {

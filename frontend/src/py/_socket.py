@@ -82,6 +82,7 @@ EAI_NODATA = -5
 EAI_FAMILY = -6
 EAI_SOCKTYPE = -7
 EAI_SERVICE = -8
+EAI_ADDRFAMILY = -9
 EAI_MEMORY = -10
 EAI_SYSTEM = -11
 EAI_OVERFLOW = -12
@@ -161,11 +162,11 @@ def setdefaulttimeout(timeout):
     _default_timeout = _check_timeout(timeout)
 
 
-def _port(port):
+def _port(port, caller='getsockaddrarg'):
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError("'%s' object cannot be interpreted as an integer" % type(port).__name__)
     if not 0 <= port <= 65535:
-        raise OverflowError('getsockaddrarg: port must be 0-65535.')
+        raise OverflowError('%s: port must be 0-65535.' % caller)
     return port
 
 
@@ -183,7 +184,7 @@ class socket:
     """socket(family=AF_INET, type=SOCK_STREAM, proto=0) -> socket object"""
 
     # Like CPython's C type: no __dict__ and no __weakref__, which socket.py's subclass adds itself.
-    __slots__ = ('_fd', '_family', '_type', '_proto', '_timeout', '_options')
+    __slots__ = ('_fd', '_family', '_type', '_proto', '_timeout', '_options', '_peer')
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         if family == -1:
@@ -202,9 +203,10 @@ class socket:
         self._fd = fileno
         self._family = family
         self._type = kind
-        self._proto = proto or (IPPROTO_TCP if kind == SOCK_STREAM else IPPROTO_UDP)
+        self._proto = proto
         self._timeout = 0.0 if type & SOCK_NONBLOCK else _default_timeout
         self._options = {}
+        self._peer = None  # UDP: the address connect() set, as getpeername() shows it
 
     family = property(lambda self: self._family, doc='the socket family')
     type = property(lambda self: self._type, doc='the socket type')
@@ -220,13 +222,19 @@ class socket:
             raise OSError(9, 'Bad file descriptor')
         return self._fd
 
-    def _address(self, address):
+    def _address(self, address, caller):
         if self._family == AF_INET6:
-            if not isinstance(address, tuple) or not 2 <= len(address) <= 4:
+            if not isinstance(address, tuple):
+                raise TypeError('%s(): AF_INET6 address must be tuple, not %s'
+                                % (caller, type(address).__name__))
+            if not 2 <= len(address) <= 4:
                 raise TypeError('AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]])')
-        elif not isinstance(address, tuple) or len(address) != 2:
-            raise TypeError('AF_INET address must be tuple, not %s' % type(address).__name__)
-        return _host(address[0]), _port(address[1])
+        elif not isinstance(address, tuple):
+            raise TypeError('%s(): AF_INET address must be tuple, not %s'
+                            % (caller, type(address).__name__))
+        elif len(address) != 2:
+            raise TypeError('AF_INET address must be a pair (host, port)')
+        return _host(address[0]), _port(address[1], caller + '()')
 
     def _shown(self, address):
         host, port = address
@@ -237,7 +245,11 @@ class socket:
         return (host, port)
 
     def _wait(self, flags=0):
-        return 0.0 if flags & MSG_DONTWAIT else self._timeout
+        # CPython waits out a socket's timeout before it tries the call, so MSG_DONTWAIT only makes a
+        # blocking socket's call non-blocking.
+        if flags & MSG_DONTWAIT and self._timeout is None:
+            return 0.0
+        return self._timeout
 
     def fileno(self):
         return self._fd
@@ -264,7 +276,7 @@ class socket:
         return self._timeout != 0.0
 
     def bind(self, address):
-        host, port = self._address(address)
+        host, port = self._address(address, 'bind')
         _call(_net.bind, self._live(), host, port)
 
     def listen(self, backlog=min(SOMAXCONN, 128)):
@@ -275,7 +287,13 @@ class socket:
         return fd, self._shown((host, port))
 
     def connect(self, address):
-        host, port = self._address(address)
+        host, port = self._address(address, 'connect')
+        if self._type == SOCK_DGRAM:
+            # Resolved here, so that getpeername() shows the address (the relay keeps the name).
+            peer = self._shown((gethostbyname(host) if self._family == AF_INET else host, port))
+            _call(_net.connect, self._live(), host, port, self._timeout)
+            self._peer = peer
+            return
         _call(_net.connect, self._live(), host, port, self._timeout)
 
     def connect_ex(self, address):
@@ -303,7 +321,7 @@ class socket:
         if address is None:
             address = flags_or_address
         view = memoryview(data).cast('B')
-        host, port = self._address(address)
+        host, port = self._address(address, 'sendto')
         if self._type == SOCK_STREAM:
             return self.send(view)
         return _call(_net.sendto, self._live(), bytes(view), host, port)
@@ -328,6 +346,9 @@ class socket:
     def recvfrom(self, bufsize, flags=0):
         if bufsize < 0:
             raise ValueError('negative buffersize in recvfrom')
+        if self._type == SOCK_STREAM:
+            # A stream has no sender per read: Linux gives no address, and CPython None.
+            return self.recv(bufsize, flags), None
         size = min(bufsize, _MAX_CHUNK)
         data, host, port = _call(_net.recvfrom, self._live(), size, bool(flags & MSG_PEEK),
                                  self._wait(flags))
@@ -346,7 +367,10 @@ class socket:
         return self._shown(_call(_net.sockname, self._live()))
 
     def getpeername(self):
-        return self._shown(_call(_net.peername, self._live()))
+        fd = self._live()
+        if self._peer is not None:
+            return self._peer
+        return self._shown(_call(_net.peername, fd))
 
     def setsockopt(self, level, optname, value, optlen=None):
         # Options are kept and read back; the relay's real sockets have their own settings (the virtual
@@ -369,7 +393,8 @@ class socket:
         if getattr(self, '_fd', -1) >= 0:
             try:
                 self.close()
-            except Exception:
+            except BaseException:
+                # CPython's socket closes its fd silently here, even while a KeyboardInterrupt unwinds.
                 pass
 
 
@@ -480,10 +505,17 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         name = _host(host)
         if flags & AI_NUMERICHOST and _numeric(name) is None and ':' not in name:
             raise gaierror(EAI_NONAME, 'Name or service not known')
-        ips = _resolve(name) if name else ['0.0.0.0' if flags & AI_PASSIVE else '127.0.0.1']
+        if not name:
+            raise gaierror(EAI_NONAME, 'Name or service not known')
+        ips = _resolve(name)
     if family not in (AF_UNSPEC, AF_INET, AF_INET6):
         raise gaierror(EAI_FAMILY, 'ai_family not supported')
-    kinds = [type] if type else [SOCK_STREAM, SOCK_DGRAM, SOCK_RAW]
+    if type:
+        kinds = [type]
+    else:
+        # glibc lists the socket types that go with the protocol asked for (all three for none).
+        kinds = {IPPROTO_TCP: [SOCK_STREAM], IPPROTO_UDP: [SOCK_DGRAM]}.get(
+            proto, [SOCK_STREAM, SOCK_DGRAM, SOCK_RAW])
     result = []
     for ip in ips:
         fam = AF_INET6 if ':' in ip else AF_INET
@@ -494,7 +526,7 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
             address = (ip, port, 0, 0) if fam == AF_INET6 else (ip, port)
             result.append((fam, kind, number, '', address))
     if not result:
-        raise gaierror(EAI_NONAME, 'Name or service not known')
+        raise gaierror(EAI_ADDRFAMILY, 'Address family for hostname not supported')
     return result
 
 
@@ -511,18 +543,27 @@ def getnameinfo(sockaddr, flags):
     return host, service
 
 
-def htons(x):
+def _short(x, name):
     if x < 0:
-        raise OverflowError('htons: Python int too large to convert to C 16-bit unsigned integer')
+        raise OverflowError("%s: can't convert negative Python int to C 16-bit unsigned integer" % name)
+    if x > 0xFFFF:
+        raise OverflowError('%s: Python int too large to convert to C 16-bit unsigned integer' % name)
     return ((x & 0xFF) << 8) | ((x >> 8) & 0xFF)
 
 
-ntohs = htons
+def htons(x):
+    return _short(x, 'htons')
+
+
+def ntohs(x):
+    return _short(x, 'ntohs')
 
 
 def htonl(x):
     if x < 0:
         raise OverflowError("can't convert negative value to unsigned int")
+    if x > 0xFFFFFFFF:
+        raise OverflowError('int larger than 32 bits')
     return int.from_bytes((x & 0xFFFFFFFF).to_bytes(4, 'big'), 'little')
 
 
@@ -538,7 +579,9 @@ def inet_aton(ip_string):
             return int(part, 8)
         return int(part)
     try:
-        parts = [number(p) for p in ip_string.split('.')]
+        if ip_string[:1].isspace():
+            raise ValueError
+        parts = [number(p) for p in ip_string.split(None, 1)[0].split('.')]
         if not 1 <= len(parts) <= 4 or any(p < 0 for p in parts):
             raise ValueError
         limits = {1: [2**32], 2: [256, 2**24], 3: [256, 256, 2**16], 4: [256] * 4}[len(parts)]
@@ -549,7 +592,7 @@ def inet_aton(ip_string):
             value = value * 256 + p
         value = (value << (8 * (5 - len(parts)))) + parts[-1]
         return value.to_bytes(4, 'big')
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, IndexError):
         raise OSError('illegal IP address string passed to inet_aton') from None
 
 

@@ -1,0 +1,82 @@
+//! The page's JavaScript that comes from npm: the code editor (CodeMirror 6 with Python), whose sources,
+//! `package.json` and `package-lock.json` live in `frontend/web/`, bundled by esbuild into `www/editor.js`
+//! (generated, not committed). [`build`] installs the locked packages (`npm ci`, skipped while
+//! `node_modules` is newer than the manifests; `npm install` when there is no lock yet) and runs the bundle
+//! step (`npm run build`). `wasm::build` calls it, so `serve` and `test` both get a current bundle.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
+
+use crate::tools;
+
+/// Where the editor's package lives.
+fn dir() -> PathBuf {
+    tools::root().join("frontend").join("web")
+}
+
+/// Installs the npm packages when the manifests changed, then bundles `www/editor.js`.
+pub fn build() -> Result<()> {
+    ensure_npm()?;
+    let dir = dir();
+    let lock = dir.join("package-lock.json");
+    let installed = dir.join("node_modules").join(".package-lock.json");
+    let newest_manifest = modified(&dir.join("package.json"))?.max(modified(&lock)?);
+    if !lock.exists() {
+        npm(&dir, &["install", "--no-audit", "--no-fund"])?;
+    } else if modified(&installed)? <= newest_manifest {
+        npm(&dir, &["ci", "--no-audit", "--no-fund"])?;
+    } else {
+        println!("==> npm ci: {} is up to date", installed.display());
+    }
+    npm(&dir, &["run", "build"])
+}
+
+fn npm(dir: &Path, args: &[&str]) -> Result<()> {
+    let mut cmd = Command::new("npm");
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    println!("==> (cd frontend/web && {})", tools::describe(&cmd));
+    tools::run(&mut cmd)
+}
+
+/// Makes sure npm (and with it Node.js) is installed, with apt-get when we are root.
+fn ensure_npm() -> Result<()> {
+    let present = || tools::succeeds(Command::new("npm").arg("--version"));
+    if present() {
+        return Ok(());
+    }
+    if !tools::is_root() {
+        bail!(
+            "the page's editor is bundled with npm, which is missing: install Node.js and npm \
+             (`sudo apt-get install nodejs npm`, or https://nodejs.org)"
+        );
+    }
+    println!("==> apt-get install -y nodejs npm");
+    tools::run(
+        Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null()),
+    )?;
+    tools::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "nodejs", "npm"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null()),
+    )?;
+    if !present() {
+        bail!("apt-get installed nodejs and npm, yet `npm --version` fails");
+    }
+    Ok(())
+}
+
+/// When `path` was last written, or the epoch if it does not exist.
+fn modified(path: &Path) -> Result<SystemTime> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(meta.modified()?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SystemTime::UNIX_EPOCH),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
