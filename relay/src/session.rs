@@ -697,13 +697,7 @@ impl Session {
                 Target::Addr(dest)
             }
             Destination::Name(name) => {
-                if !self.shared.policy.allows_name(&name) {
-                    self.shared.metrics.refusals.fetch_add(1, Relaxed);
-                    return Err(Failure::with(
-                        errno::EACCES,
-                        format!("soket relay policy refuses {name}:{port}: not on the relay's allow list"),
-                    ));
-                }
+                self.check_name(&name, port)?;
                 Target::Name(name)
             }
         };
@@ -722,6 +716,17 @@ impl Session {
         self.streams
             .values()
             .any(|s| matches!(s, Stream::Listening { port: p, .. } if *p == port))
+    }
+
+    /// A name the allow list does not name is refused before anyone asks DNS about it.
+    fn check_name(&self, name: &str, port: u16) -> Result<(), Failure> {
+        if self.shared.policy.allows_name(name) {
+            return Ok(());
+        }
+        self.shared.metrics.refusals.fetch_add(1, Relaxed);
+        let message =
+            format!("soket relay policy refuses {name}:{port}: not on the relay's allow list");
+        Err(Failure::with(errno::EACCES, message))
     }
 
     fn check_policy(&self, name: Option<&str>, dest: SocketAddr) -> Result<(), Failure> {
@@ -1061,14 +1066,8 @@ impl Session {
                 dest
             }
             Destination::Name(name) => {
-                if !self.shared.policy.allows_name(&name) {
-                    self.shared.metrics.refusals.fetch_add(1, Relaxed);
-                    let message = format!(
-                        "soket relay policy refuses {name}:{port}: not on the relay's allow list"
-                    );
-                    return self
-                        .answer(stream, Err(Failure::with(errno::EACCES, message)))
-                        .await;
+                if let Err(refusal) = self.check_name(&name, port) {
+                    return self.answer(stream, Err(refusal)).await;
                 }
                 let Ok(permit) = self.resolutions.clone().try_acquire_owned() else {
                     return self
