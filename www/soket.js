@@ -34,8 +34,10 @@ const CRASHED = 134;
 
 // The call buffer's layout (frontend/netstack/src/channel.rs): i32 slots, then the data.
 const CHANNEL = { STATE: 0, INTERRUPT: 4, SIZE: 64 + 256 * 1024 };
-// How long a stopped program may take to end by itself before its worker is terminated.
+// How long a stopped program may stay silent before its worker is terminated: each piece of output (its
+// KeyboardInterrupt traceback, say) buys it that long again, up to STOP_LIMIT_MS in all.
 const STOP_GRACE_MS = 300;
+const STOP_LIMIT_MS = 3000;
 
 const timings = {};
 const compiled = compile();
@@ -144,13 +146,22 @@ function run(name, source, { stdin = '', onOutput } = {}) {
     names.delete(program);
     finish({ exitCode, stdout, stderr });
   };
+  // Set once stop() is called: pushes the termination back while the program is still printing.
+  let stopping = null;
   const stop = () => {
-    if (ended) return;
+    if (ended || stopping) return;
     // A program waiting in a socket call wakes with KeyboardInterrupt; give it a moment to end.
     const slots = new Int32Array(buffer);
     Atomics.store(slots, CHANNEL.INTERRUPT, 1);
     Atomics.notify(slots, CHANNEL.STATE);
-    setTimeout(() => end(STOPPED), STOP_GRACE_MS);
+    const limit = performance.now() + STOP_LIMIT_MS;
+    let timer;
+    stopping = () => {
+      clearTimeout(timer);
+      const wait = Math.max(0, Math.min(STOP_GRACE_MS, limit - performance.now()));
+      timer = setTimeout(() => end(STOPPED), wait);
+    };
+    stopping();
   };
   worker.program = {
     hear(message) {
@@ -159,6 +170,7 @@ function run(name, source, { stdin = '', onOutput } = {}) {
         if (message.type === 'stdout') stdout += message.text;
         else stderr += message.text;
         onOutput?.(message.type, message.text);
+        stopping?.();
       } else if (message.type === 'exit') {
         end(message.exitCode);
       }

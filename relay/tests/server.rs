@@ -210,3 +210,45 @@ async fn shutdown_says_goodbye_and_closes_listeners() {
         "{public} still accepts after shutdown"
     );
 }
+
+#[tokio::test]
+async fn a_gzipped_file_goes_to_browsers_that_accept_gzip() {
+    let dir = std::env::temp_dir().join(format!("soket-www-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("www dir");
+    std::fs::write(dir.join("runtime.wasm"), b"plain bytes").expect("plain");
+    std::fs::write(dir.join("runtime.wasm.gz"), b"gzip bytes").expect("gz");
+    let relay = start(&["--www", dir.to_str().expect("utf-8")]).await;
+    let ask = |encoding: &'static str| {
+        let addr = relay.addr;
+        async move {
+            let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let request = format!(
+                "GET /runtime.wasm HTTP/1.0\r\nHost: {addr}\r\nAccept-Encoding: {encoding}\r\n\r\n"
+            );
+            tokio::io::AsyncWriteExt::write_all(&mut socket, request.as_bytes())
+                .await
+                .expect("send");
+            let mut response = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut socket, &mut response)
+                .await
+                .expect("read");
+            String::from_utf8_lossy(&response).to_lowercase()
+        }
+    };
+    let gzipped = ask("gzip, br").await;
+    assert!(gzipped.contains("content-encoding: gzip"), "{gzipped}");
+    assert!(
+        gzipped.contains("content-type: application/wasm"),
+        "{gzipped}"
+    );
+    assert!(
+        gzipped.contains("cross-origin-embedder-policy: require-corp"),
+        "{gzipped}"
+    );
+    assert!(gzipped.ends_with("gzip bytes"), "{gzipped}");
+    let plain = ask("identity").await;
+    assert!(!plain.contains("content-encoding"), "{plain}");
+    assert!(plain.ends_with("plain bytes"), "{plain}");
+    relay.shutdown().await.expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}

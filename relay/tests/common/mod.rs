@@ -58,7 +58,10 @@ pub async fn start(flags: &[&str]) -> TestRelay {
 
 pub async fn start_with_network(flags: &[&str], network: Arc<dyn Network>) -> TestRelay {
     let www = www();
-    let mut args = vec!["soket-relay", "--www", www.to_str().expect("utf-8 path")];
+    let mut args = vec!["soket-relay"];
+    if !flags.contains(&"--www") {
+        args.extend(["--www", www.to_str().expect("utf-8 path")]);
+    }
     args.extend_from_slice(flags);
     let config = Config::try_parse_from(args).expect("flags parse");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
