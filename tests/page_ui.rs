@@ -212,7 +212,7 @@ async fn the_seed_example_runs_through_the_editors() -> Result<()> {
         );
 
         let (server_out, _) =
-            wait_console(page, "server.py", |out| out.lines().count() >= 2).await?;
+            wait_console(page, "server.py", |out| out.matches('\n').count() >= 2).await?;
         let lines: Vec<&str> = server_out.lines().collect();
         ensure!(
             lines.len() == 2
@@ -229,8 +229,9 @@ async fn the_seed_example_runs_through_the_editors() -> Result<()> {
         let listens = |t: &str| t.starts_with("listening on ");
         wait_until(page, "listening-server.py", listens).await?;
         click(page, "run-client.py").await?;
-        // The server hears the new client, whose console was emptied when it started.
-        let (server_out, _) = wait_console(page, "server.py", |out| !out.is_empty()).await?;
+        // The server hears the new client, whose console was emptied when it started. A print arrives in
+        // pieces as it is written: wait for the whole line.
+        let (server_out, _) = wait_console(page, "server.py", |out| out.contains('\n')).await?;
         ensure!(
             server_out.starts_with("Got connection from ('127.0.0.1', ")
                 && server_out.lines().count() == 1,
