@@ -842,71 +842,52 @@ impl Session {
 
     fn listen(&mut self, stream: StreamId, backlog: u32) -> Result<Result<Down, Failure>, End> {
         let backlog = backlog.clamp(1, MAX_BACKLOG);
-        match self.streams.remove(&stream) {
-            Some(Stream::Bound {
-                socket,
-                port,
-                local,
-            }) => {
-                let listener = match self.listen_real(socket, backlog, port) {
-                    Ok(listener) => listener,
-                    Err(e) => {
-                        self.host.release(Transport::Tcp, port);
-                        self.streams.insert(stream, Stream::Closed);
-                        self.uncount_stream();
-                        return Ok(Err(Failure::io(&e)));
-                    }
-                };
-                let real_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-                let public = format!("{}:{real_port}", self.shared.config.public_host());
-                let credit = Arc::new(Credit::new(backlog.into(), backlog.into()));
-                let task = self.tasks.spawn(accept_connections(
-                    stream,
-                    listener,
-                    credit.clone(),
-                    self.internal_tx.clone(),
-                ));
-                tracing::debug!(session = self.id, %local, %public, "listening");
-                self.streams.insert(
-                    stream,
-                    Stream::Listening {
-                        port,
-                        public: public.clone(),
-                        credit,
-                        task,
-                    },
-                );
-                Ok(Ok(Down::Listening { stream, public }))
+        match self.streams.get(&stream) {
+            Some(Stream::Bound { .. }) => {}
+            // Listening again only changes the backlog on Linux; ours stays.
+            Some(Stream::Listening { public, .. }) => {
+                let public = public.clone();
+                return Ok(Ok(Down::Listening { stream, public }));
             }
-            Some(Stream::Listening {
-                port,
-                public,
-                credit,
-                task,
-            }) => {
-                // Listening again only changes the backlog on Linux; ours stays.
-                self.streams.insert(
-                    stream,
-                    Stream::Listening {
-                        port,
-                        public: public.clone(),
-                        credit,
-                        task,
-                    },
-                );
-                Ok(Ok(Down::Listening { stream, public }))
-            }
-            Some(other) => {
-                let errno = if matches!(other, Stream::Udp { .. }) {
-                    95 /* EOPNOTSUPP */
-                } else {
-                    errno::EINVAL
-                };
-                self.streams.insert(stream, other);
-                Ok(Err(Failure::errno(errno)))
-            }
-            None => Err(unknown(stream)),
+            Some(Stream::Udp { .. }) => return Ok(Err(Failure::errno(errno::EOPNOTSUPP))),
+            Some(_) => return Ok(Err(Failure::errno(errno::EINVAL))),
+            None => return Err(unknown(stream)),
         }
+        let Some(Stream::Bound {
+            socket,
+            port,
+            local,
+        }) = self.streams.remove(&stream)
+        else {
+            return Err(unknown(stream));
+        };
+        let listener = match self.listen_real(socket, backlog, port) {
+            Ok(listener) => listener,
+            Err(e) => {
+                self.host.release(Transport::Tcp, port);
+                self.streams.insert(stream, Stream::Closed);
+                self.uncount_stream();
+                return Ok(Err(Failure::io(&e)));
+            }
+        };
+        let real_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let public = format!("{}:{real_port}", self.shared.config.public_host());
+        let credit = Arc::new(Credit::new(backlog.into(), backlog.into()));
+        let task = self.tasks.spawn(accept_connections(
+            stream,
+            listener,
+            credit.clone(),
+            self.internal_tx.clone(),
+        ));
+        tracing::debug!(session = self.id, %local, %public, "listening");
+        let listening = Stream::Listening {
+            port,
+            public: public.clone(),
+            credit,
+            task,
+        };
+        self.streams.insert(stream, listening);
+        Ok(Ok(Down::Listening { stream, public }))
     }
 
     /// Listens on the real socket behind virtual `port`. With SO_REUSEADDR, Linux lets two sockets bind
