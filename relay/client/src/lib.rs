@@ -330,8 +330,7 @@ impl Client {
     /// A stream whose opening failed still holds its id at the relay: close it, as a page does.
     async fn settle<T>(&self, stream: StreamId, result: Result<T, Error>) -> Result<T, Error> {
         if result.is_err() {
-            self.forget(stream);
-            let _ = self.send(Up::Close { stream }).await;
+            let _ = self.release(stream, Up::Close { stream }).await;
         }
         result
     }
@@ -375,6 +374,12 @@ impl Client {
             Some(down) => Ok(down),
             None => Err(self.shared.ended()),
         }
+    }
+
+    /// Stops routing frames for `stream` and tells the relay with `last` (`Close` or `Reset`).
+    async fn release(&self, stream: StreamId, last: Up) -> Result<(), Error> {
+        self.forget(stream);
+        self.send(last).await
     }
 
     fn forget(&self, stream: StreamId) {
@@ -607,21 +612,25 @@ impl TcpConn {
 
     /// Closes the stream (FIN after what was written).
     pub async fn close(self) -> Result<(), Error> {
-        self.client.forget(self.stream);
         self.client
-            .send(Up::Close {
-                stream: self.stream,
-            })
+            .release(
+                self.stream,
+                Up::Close {
+                    stream: self.stream,
+                },
+            )
             .await
     }
 
     /// Closes the stream with a reset.
     pub async fn reset(self) -> Result<(), Error> {
-        self.client.forget(self.stream);
         self.client
-            .send(Up::Reset {
-                stream: self.stream,
-            })
+            .release(
+                self.stream,
+                Up::Reset {
+                    stream: self.stream,
+                },
+            )
             .await
     }
 }
@@ -669,11 +678,13 @@ impl TcpListener {
     }
 
     pub async fn close(self) -> Result<(), Error> {
-        self.client.forget(self.stream);
         self.client
-            .send(Up::Close {
-                stream: self.stream,
-            })
+            .release(
+                self.stream,
+                Up::Close {
+                    stream: self.stream,
+                },
+            )
             .await
     }
 }
@@ -710,11 +721,13 @@ impl UdpSocket {
     }
 
     pub async fn close(self) -> Result<(), Error> {
-        self.client.forget(self.stream);
         self.client
-            .send(Up::Close {
-                stream: self.stream,
-            })
+            .release(
+                self.stream,
+                Up::Close {
+                    stream: self.stream,
+                },
+            )
             .await
     }
 }
