@@ -74,6 +74,15 @@ pub struct Config {
     #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
     pub connect_timeout: Duration,
 
+    /// How long a lab server waits for a quiet client before it closes the connection.
+    #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECONDS")]
+    pub lab_idle_timeout: Duration,
+
+    /// Let processes on the relay host use the lab servers directly, on the real loopback ports the relay
+    /// logs at start, all sharing one state (for tests, and for teachers on the relay host).
+    #[arg(long)]
+    pub lab_local_clients: bool,
+
     /// How long shutdown waits for sessions to close before it stops anyway.
     #[arg(long, default_value = "5", value_parser = parse_seconds, value_name = "SECONDS")]
     pub shutdown_grace: Duration,

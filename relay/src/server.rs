@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::lab::Lab;
 use crate::metrics::Metrics;
 use crate::net::{Network, SystemNetwork};
 use crate::policy::Policy;
@@ -38,6 +39,7 @@ pub struct Shared {
     pub network: Arc<dyn Network>,
     pub metrics: Metrics,
     pub real_ports: RealPorts,
+    pub lab: Arc<Lab>,
 }
 
 /// A relay, ready to serve on a bound listener.
@@ -65,12 +67,14 @@ impl Relay {
         let policy = Policy::new(config.allow.clone());
         let real_ports = RealPorts::new(config.bind_ip, config.port_range);
         let sessions = Arc::new(Semaphore::new(config.max_sessions));
+        let lab = Arc::new(Lab::new(config.lab_idle_timeout, config.lab_local_clients));
         let shared = Arc::new(Shared {
             config,
             policy,
             network,
             metrics: Metrics::default(),
             real_ports,
+            lab,
         });
         Relay {
             shared,
@@ -79,6 +83,11 @@ impl Relay {
             shutdown: CancellationToken::new(),
             next_session: Arc::new(AtomicU64::new(1)),
         }
+    }
+
+    /// The lab servers (started by [`Relay::serve`]).
+    pub fn lab(&self) -> &Lab {
+        &self.shared.lab
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -115,6 +124,7 @@ impl Relay {
         let cancel = self.shutdown.clone();
         let tracker = self.tracker.clone();
         let grace = self.shared.config.shutdown_grace;
+        self.shared.lab.start(cancel.clone()).await?;
         let app = self.router();
         // Frames are small and latency matters more than packet count: no Nagle on the WebSocket.
         let listener = listener.tap_io(|socket| {

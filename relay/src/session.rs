@@ -27,6 +27,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::lab::{self, LabState};
 use crate::policy::Refusal;
 use crate::ratelimit::RateLimit;
 use crate::server::Shared;
@@ -95,6 +96,8 @@ enum Internal {
     Connected {
         stream: StreamId,
         result: Result<TcpStream, Failure>,
+        /// The peer address the page sees, where it is not the real one (the lab machine).
+        shown_peer: Option<SocketAddr>,
     },
     Incoming {
         listener: StreamId,
@@ -291,6 +294,8 @@ struct Session {
     shared: Arc<Shared>,
     id: u64,
     host: VirtualHost,
+    /// What the lab servers keep for this session (mailbox, uploads, posts).
+    lab: Arc<LabState>,
     out: mpsc::Sender<Out>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     streams: HashMap<StreamId, Stream>,
@@ -317,6 +322,7 @@ pub async fn run(ws: WebSocket, shared: Arc<Shared>, id: u64, shutdown: Cancella
     let window = shared.config.window();
     let mut session = Session {
         host: VirtualHost::new(hostname.clone()),
+        lab: Arc::default(),
         id,
         out,
         internal_tx,
@@ -557,14 +563,18 @@ impl Session {
 
     async fn handle_internal(&mut self, event: Internal) -> Result<(), End> {
         match event {
-            Internal::Connected { stream, result } => {
+            Internal::Connected {
+                stream,
+                result,
+                shown_peer,
+            } => {
                 if !matches!(self.streams.get(&stream), Some(Stream::Pending { .. })) {
                     return Ok(()); // the page closed it meanwhile
                 }
                 match result {
                     Ok(socket) => {
                         let local = socket.local_addr().unwrap_or_else(|_| unspecified());
-                        let peer = self.visible_peer(&socket);
+                        let peer = shown_peer.unwrap_or_else(|| self.visible_peer(&socket));
                         let conn = self.spawn_conn(stream, socket);
                         self.streams.insert(stream, Stream::Connected(conn));
                         self.answer(
@@ -700,12 +710,22 @@ impl Session {
                 self.check_name(&name, port)?;
                 Target::Name(name)
             }
+            Destination::Lab => match self.shared.lab.tcp_target(&self.lab, port) {
+                Some(real) => Target::Lab(real, self.lab.clone()),
+                None => return Err(Failure::errno(errno::ECONNREFUSED)),
+            },
         };
+        let shown_peer = matches!(target, Target::Lab(..))
+            .then(|| SocketAddr::new(IpAddr::V4(lab::LAB_ADDR), port));
         let shared = self.shared.clone();
         let internal = self.internal_tx.clone();
         let task = self.tasks.spawn(async move {
             let result = dial(&shared, target, port).await;
-            let _ = internal.send(Internal::Connected { stream, result });
+            let _ = internal.send(Internal::Connected {
+                stream,
+                result,
+                shown_peer,
+            });
         });
         self.streams.insert(stream, Stream::Pending { task });
         self.count_stream();
@@ -1039,6 +1059,13 @@ impl Session {
                 Some(binding) => binding.real,
                 None => return Ok(()),
             },
+            Destination::Lab => {
+                let service = lab::Service::from_port(port);
+                match service.and_then(|s| self.shared.lab.udp_addr(s)) {
+                    Some(real) => real,
+                    None => return Ok(()),
+                }
+            }
             Destination::Addr(ip) => {
                 let dest = SocketAddr::new(ip, port);
                 if let Err(failure) = self.check_policy(None, dest) {
@@ -1118,6 +1145,12 @@ impl Session {
                         }),
                     )
                     .await
+            }
+            Destination::Lab => {
+                let addrs = vec![IpAddr::V4(lab::LAB_ADDR)];
+                return self
+                    .answer(stream, Ok(Down::Resolved { stream, addrs }))
+                    .await;
             }
             Destination::Name(name) => name,
         };
@@ -1229,6 +1262,8 @@ enum Target {
     Own(SocketAddr),
     Addr(SocketAddr),
     Name(String),
+    /// A lab server's real loopback port, dialled for this session's lab state.
+    Lab(SocketAddr, Arc<LabState>),
 }
 
 /// Resolves an allowed name and picks its first address the policy allows.
@@ -1265,6 +1300,7 @@ async fn dial(shared: &Shared, target: Target, port: u16) -> Result<TcpStream, F
     let connecting = match target {
         Target::Own(real) => Box::pin(TcpStream::connect(real)),
         Target::Addr(dest) => shared.network.connect(dest),
+        Target::Lab(real, state) => Box::pin(async move { shared.lab.dial(state, real).await }),
         Target::Name(name) => shared
             .network
             .connect(resolve_allowed(shared, &name, port).await?),
@@ -1470,7 +1506,7 @@ async fn receive_datagrams(
             .copied();
         let from = match own {
             Some(port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-            None => from,
+            None => shared.lab.udp_visible(from).unwrap_or(from),
         };
         // When the page is behind, drop rather than queue: UDP promises no delivery.
         let Ok(permit) = budget.try_acquire_many(n as u32) else {

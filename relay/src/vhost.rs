@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use soket_protocol::Transport;
 use tokio::net::{TcpSocket, UdpSocket};
 
-use crate::addr;
+use crate::{addr, lab};
 
 /// Where a host string points, as seen from inside a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub enum Destination {
     Addr(IpAddr),
     /// A name elsewhere (lowercase, no trailing dot): resolved only if the policy names it.
     Name(String),
+    /// The lab machine (by one of its names or its address): served by the relay, never by the policy.
+    Lab,
 }
 
 /// The first virtual port handed out for `bind(port 0)` and unbound sends, as Linux's ephemeral range.
@@ -69,8 +71,12 @@ impl VirtualHost {
                 addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             };
         }
+        if lab::is_lab_name(&host) {
+            return Destination::Lab;
+        }
         match addr::parse_ip_literal(&host).map(addr::canonical) {
             Some(ip) if is_own_address(ip) => Destination::OwnHost { addr: ip },
+            Some(ip) if ip == IpAddr::V4(lab::LAB_ADDR) => Destination::Lab,
             Some(ip) => Destination::Addr(ip),
             None => Destination::Name(host),
         }

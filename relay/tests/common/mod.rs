@@ -298,3 +298,58 @@ pub async fn wait_for_metric(addr: SocketAddr, name: &str, value: i64) -> i64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Starts a relay whose lab servers also serve clients on this host, for CPython's own clients.
+pub async fn start_lab(flags: &[&str]) -> TestRelay {
+    let mut all = vec!["--lab-local-clients"];
+    all.extend_from_slice(flags);
+    start(&all).await
+}
+
+impl TestRelay {
+    /// The real loopback address of a lab service (with `start_lab`, any local client may use it).
+    pub fn lab(&self, service: soket_relay::lab::Service) -> SocketAddr {
+        self.relay
+            .lab()
+            .tcp_addr(service)
+            .expect("the lab is started with the relay")
+    }
+}
+
+/// What a `python3` run printed.
+pub struct PythonRun {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `script` with the machine's CPython (its own stdlib clients), with `args` as `sys.argv[1:]`, and
+/// fails the test if it runs for over 60 s. Deprecation warnings (telnetlib, nntplib) are silenced.
+pub async fn python3(script: &str, args: &[&str]) -> PythonRun {
+    let mut command = tokio::process::Command::new("python3");
+    command
+        .args(["-W", "ignore::DeprecationWarning", "-c", script])
+        .args(args)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("python3 ran for over 60 s")
+        .expect("python3 runs");
+    PythonRun {
+        ok: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+impl PythonRun {
+    /// Panics with both outputs unless the script succeeded.
+    pub fn assert_ok(&self) -> &str {
+        assert!(
+            self.ok,
+            "python3 failed\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+}

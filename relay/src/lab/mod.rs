@@ -1,0 +1,403 @@
+//! The lab network: real servers for every protocol of the course, run by the relay itself.
+//!
+//! Inside a session the lab is one machine, `lab` (aliases `www.lab`, `ftp.lab`, `mail.lab`, `news.lab`,
+//! `telnet.lab`, `gopher.lab`) at [`LAB_ADDR`], with each service on its standard port ([`Service`]). No
+//! name of it resolves outside a session, and it needs no internet.
+//!
+//! Each service really listens on a real loopback port of the relay host, so its server is ordinary tokio
+//! code on a `TcpStream`, and a session's connection to `lab:25` is a real loopback connection the session
+//! dials like any other. Which session a connection comes from is known because the session binds its
+//! dialling socket first and registers the local address ([`Lab::expect`]); the accept loop claims it and
+//! hands the server that session's [`LabState`] (its mailbox, its uploaded files, its posts). A connection
+//! nobody registered is some other process on the relay host: it is closed, unless the operator passed
+//! `--lab-local-clients` (tests and teachers on the relay host), in which case all such clients share one
+//! state.
+//!
+//! FTP's passive data ports are virtual lab ports too ([`Context::data_port`]): the server listens on a real
+//! loopback port and the session's connection to `lab:P` is routed there.
+//!
+//! Everything is bounded: connections at once ([`MAX_CONNECTIONS`]), an idle timeout per connection
+//! (`--lab-idle-timeout`), line lengths ([`line`]), and the sizes each server documents.
+
+pub mod line;
+
+pub mod classic;
+pub mod ftp;
+pub mod gopher;
+pub mod http;
+pub mod imap;
+pub mod mailbox;
+pub mod nntp;
+pub mod pop3;
+pub mod smtp;
+pub mod telnet;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// The lab machine's address inside a session: TEST-NET-1 (RFC 5737), which is never a real host, so it
+/// cannot shadow one.
+pub const LAB_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+/// The names of the lab machine.
+pub const HOSTS: [&str; 7] = [
+    "lab",
+    "www.lab",
+    "ftp.lab",
+    "mail.lab",
+    "news.lab",
+    "telnet.lab",
+    "gopher.lab",
+];
+
+/// Most lab connections at once, over all sessions.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Whether `host` (lowercase, no trailing dot) names the lab machine.
+pub fn is_lab_name(host: &str) -> bool {
+    HOSTS.contains(&host)
+}
+
+/// One lab service, on its standard port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Service {
+    Echo,
+    Discard,
+    Daytime,
+    Qotd,
+    Chargen,
+    Ftp,
+    Telnet,
+    Smtp,
+    Gopher,
+    Http,
+    Pop3,
+    Nntp,
+    Imap,
+}
+
+impl Service {
+    pub const ALL: [Service; 13] = [
+        Service::Echo,
+        Service::Discard,
+        Service::Daytime,
+        Service::Qotd,
+        Service::Chargen,
+        Service::Ftp,
+        Service::Telnet,
+        Service::Smtp,
+        Service::Gopher,
+        Service::Http,
+        Service::Pop3,
+        Service::Nntp,
+        Service::Imap,
+    ];
+
+    pub fn port(self) -> u16 {
+        match self {
+            Service::Echo => 7,
+            Service::Discard => 9,
+            Service::Daytime => 13,
+            Service::Qotd => 17,
+            Service::Chargen => 19,
+            Service::Ftp => 21,
+            Service::Telnet => 23,
+            Service::Smtp => 25,
+            Service::Gopher => 70,
+            Service::Http => 80,
+            Service::Pop3 => 110,
+            Service::Nntp => 119,
+            Service::Imap => 143,
+        }
+    }
+
+    pub fn from_port(port: u16) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.port() == port)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Echo => "echo",
+            Service::Discard => "discard",
+            Service::Daytime => "daytime",
+            Service::Qotd => "qotd",
+            Service::Chargen => "chargen",
+            Service::Ftp => "ftp",
+            Service::Telnet => "telnet",
+            Service::Smtp => "smtp",
+            Service::Gopher => "gopher",
+            Service::Http => "http",
+            Service::Pop3 => "pop3",
+            Service::Nntp => "nntp",
+            Service::Imap => "imap",
+        }
+    }
+
+    /// The small services answer on UDP as well.
+    pub fn has_udp(self) -> bool {
+        matches!(
+            self,
+            Service::Echo | Service::Discard | Service::Daytime | Service::Qotd | Service::Chargen
+        )
+    }
+}
+
+/// What the lab keeps for one session: dropped with the session (and its last lab connection).
+#[derive(Default)]
+pub struct LabState {
+    /// Mail for `@lab` addresses, sent by SMTP and read by POP3 and IMAP4.
+    pub mail: mailbox::Store,
+    /// Files uploaded over FTP.
+    pub ftp: ftp::Store,
+    /// Articles posted over NNTP.
+    pub news: nntp::Store,
+    /// Virtual lab port → real loopback address of an open FTP data port.
+    data_ports: Mutex<HashMap<u16, SocketAddr>>,
+}
+
+impl LabState {
+    fn data_ports(&self) -> std::sync::MutexGuard<'_, HashMap<u16, SocketAddr>> {
+        self.data_ports.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What a lab server gets with each connection.
+pub struct Context {
+    /// The state of the session the client belongs to.
+    pub state: Arc<LabState>,
+    /// How long the server waits for the client before it gives up on it.
+    pub idle_timeout: Duration,
+    /// Whether the client is in a session (virtual lab addresses) or a process on the relay host.
+    in_session: bool,
+}
+
+/// The first virtual port of FTP data ports, as Linux's ephemeral range.
+const DATA_PORT_FIRST: u16 = 32768;
+/// Most data ports one session may have open at once.
+const MAX_DATA_PORTS: usize = 8;
+
+impl Context {
+    /// Opens a data port (FTP passive mode): a real loopback listener, and the address the client must
+    /// connect to — a virtual `lab` port for a session, the real address for a client on the relay host.
+    /// The port closes when the returned [`DataPort`] is dropped.
+    pub async fn data_port(&self) -> io::Result<DataPort> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let real = listener.local_addr()?;
+        if !self.in_session {
+            return Ok(DataPort {
+                listener,
+                advertised: real,
+                registered: None,
+            });
+        }
+        let mut ports = self.state.data_ports();
+        if ports.len() >= MAX_DATA_PORTS {
+            return Err(io::Error::other("too many data ports open"));
+        }
+        let port = (DATA_PORT_FIRST..=u16::MAX)
+            .find(|p| !ports.contains_key(p))
+            .ok_or_else(|| io::Error::other("no free data port"))?;
+        ports.insert(port, real);
+        Ok(DataPort {
+            listener,
+            advertised: SocketAddr::new(IpAddr::V4(LAB_ADDR), port),
+            registered: Some((Arc::downgrade(&self.state), port)),
+        })
+    }
+
+    /// A context for a client on the relay host, for servers' own tests.
+    pub fn local(state: Arc<LabState>, idle_timeout: Duration) -> Context {
+        Context {
+            state,
+            idle_timeout,
+            in_session: false,
+        }
+    }
+}
+
+/// An open data port; closing it (dropping) frees its virtual port.
+pub struct DataPort {
+    pub listener: TcpListener,
+    /// The address to tell the client (in a PASV or EPSV reply).
+    pub advertised: SocketAddr,
+    registered: Option<(Weak<LabState>, u16)>,
+}
+
+impl Drop for DataPort {
+    fn drop(&mut self) {
+        if let Some((state, port)) = self.registered.take() {
+            if let Some(state) = state.upgrade() {
+                state.data_ports().remove(&port);
+            }
+        }
+    }
+}
+
+/// The lab servers of one relay.
+pub struct Lab {
+    idle_timeout: Duration,
+    /// State shared by clients on the relay host, if the operator lets them in.
+    local_clients: Option<Arc<LabState>>,
+    /// Real address of each service's TCP and UDP listener, once started.
+    addrs: OnceLock<HashMap<Service, (SocketAddr, Option<SocketAddr>)>>,
+    /// Local address of a session's dialling socket → the state of that session, until accepted.
+    expected: Mutex<HashMap<SocketAddr, Arc<LabState>>>,
+    connections: Arc<Semaphore>,
+}
+
+impl Lab {
+    pub fn new(idle_timeout: Duration, local_clients: bool) -> Lab {
+        Lab {
+            idle_timeout,
+            local_clients: local_clients.then(Arc::default),
+            addrs: OnceLock::new(),
+            expected: Mutex::default(),
+            connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        }
+    }
+
+    /// Binds every service on loopback and serves until `shutdown`.
+    pub async fn start(self: &Arc<Lab>, shutdown: CancellationToken) -> io::Result<()> {
+        let mut addrs = HashMap::new();
+        for service in Service::ALL {
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+            let tcp = listener.local_addr()?;
+            tokio::spawn(accept_loop(
+                self.clone(),
+                service,
+                listener,
+                shutdown.clone(),
+            ));
+            let udp = if service.has_udp() {
+                let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+                let addr = socket.local_addr()?;
+                tokio::spawn(classic::serve_udp(service, socket, shutdown.clone()));
+                Some(addr)
+            } else {
+                None
+            };
+            tracing::debug!(service = service.name(), %tcp, ?udp, "lab service listening");
+            addrs.insert(service, (tcp, udp));
+        }
+        let _ = self.addrs.set(addrs);
+        Ok(())
+    }
+
+    /// The real address of a service's TCP listener (for tests and `--lab-local-clients`).
+    pub fn tcp_addr(&self, service: Service) -> Option<SocketAddr> {
+        self.addrs.get()?.get(&service).map(|(tcp, _)| *tcp)
+    }
+
+    /// The real address of a service's UDP socket.
+    pub fn udp_addr(&self, service: Service) -> Option<SocketAddr> {
+        self.addrs.get()?.get(&service).and_then(|(_, udp)| *udp)
+    }
+
+    /// The virtual lab address behind a real UDP address, for datagrams the lab sends a session.
+    pub fn udp_visible(&self, real: SocketAddr) -> Option<SocketAddr> {
+        let addrs = self.addrs.get()?;
+        addrs.iter().find_map(|(service, (_, udp))| {
+            (*udp == Some(real)).then(|| SocketAddr::new(IpAddr::V4(LAB_ADDR), service.port()))
+        })
+    }
+
+    /// Where a session's TCP connection to `lab:port` goes: a service, or an open FTP data port.
+    pub fn tcp_target(&self, state: &LabState, port: u16) -> Option<SocketAddr> {
+        match Service::from_port(port) {
+            Some(service) => self.tcp_addr(service),
+            None => state.data_ports().get(&port).copied(),
+        }
+    }
+
+    /// Dials `real` (a lab address from [`Lab::tcp_target`]) on behalf of a session: the dialling socket's
+    /// address is registered first, so the server knows the session's state.
+    pub async fn dial(&self, state: Arc<LabState>, real: SocketAddr) -> io::Result<TcpStream> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind((Ipv4Addr::LOCALHOST, 0).into())?;
+        let local = socket.local_addr()?;
+        self.expected().insert(local, state);
+        let result = socket.connect(real).await;
+        if result.is_err() {
+            self.expected().remove(&local);
+        }
+        result
+    }
+
+    fn expected(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Arc<LabState>>> {
+        self.expected.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The context of an accepted connection, or `None` for a stranger.
+    fn claim(&self, peer: SocketAddr) -> Option<Context> {
+        let (state, in_session) = match self.expected().remove(&peer) {
+            Some(state) => (state, true),
+            None => (self.local_clients.clone()?, false),
+        };
+        Some(Context {
+            state,
+            idle_timeout: self.idle_timeout,
+            in_session,
+        })
+    }
+}
+
+async fn accept_loop(
+    lab: Arc<Lab>,
+    service: Service,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.cancelled() => return,
+        };
+        let (socket, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "lab accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(context) = lab.claim(peer) else {
+            tracing::debug!(%peer, service = service.name(), "lab connection from outside any session closed");
+            continue;
+        };
+        // Over the limit: close at once, as a server with a full queue would reset.
+        let Ok(permit) = lab.connections.clone().try_acquire_owned() else {
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = serve(service, socket, context).await {
+                tracing::debug!(service = service.name(), error = %e, "lab connection ended");
+            }
+        });
+    }
+}
+
+/// Serves one connection of `service`.
+pub async fn serve(service: Service, socket: TcpStream, context: Context) -> io::Result<()> {
+    match service {
+        Service::Echo | Service::Discard | Service::Daytime | Service::Qotd | Service::Chargen => {
+            classic::serve_tcp(service, socket, context).await
+        }
+        Service::Ftp => ftp::serve(socket, context).await,
+        Service::Telnet => telnet::serve(socket, context).await,
+        Service::Smtp => smtp::serve(socket, context).await,
+        Service::Gopher => gopher::serve(socket, context).await,
+        Service::Http => http::serve(socket, context).await,
+        Service::Pop3 => pop3::serve(socket, context).await,
+        Service::Nntp => nntp::serve(socket, context).await,
+        Service::Imap => imap::serve(socket, context).await,
+    }
+}
