@@ -70,12 +70,11 @@ impl LineConn {
         if n == 0 {
             return Ok(Line::Eof);
         }
-        if bytes.last() != Some(&b'\n') {
-            if n as u64 == limit {
-                self.skip_line().await?;
-                return Ok(Line::TooLong);
-            }
-            // The client closed in the middle of a line: take what came as the last line.
+        // Without its LF the line either hit the limit, or the client closed in the middle of it (then
+        // what came is taken as the last line).
+        if bytes.last() != Some(&b'\n') && n as u64 == limit {
+            self.skip_line().await?;
+            return Ok(Line::TooLong);
         }
         while matches!(bytes.last(), Some(b'\n' | b'\r')) {
             bytes.pop();

@@ -71,6 +71,17 @@ pub async fn start_with_network(flags: &[&str], network: Arc<dyn Network>) -> Te
     let task = tokio::spawn(relay.clone().serve(listener, async move {
         let _ = stopped.await;
     }));
+    // The relay starts its lab servers before it serves: wait for them, so tests can ask for their ports.
+    for _ in 0..500 {
+        if relay
+            .lab()
+            .tcp_addr(soket_relay::lab::Service::Echo)
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     TestRelay {
         addr,
         relay,
