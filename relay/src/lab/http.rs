@@ -1,12 +1,650 @@
-//! The lab's http server (to be written).
+//! The lab's web server (`http://lab/`, port 80): HTTP/1.1 by hyper, routed by axum, with pages to parse, a
+//! small JSON API and XML-RPC.
+//!
+//! Resources:
+//! - `/` an HTML index linking everything below; `/hello.txt` plain text; `/links.html` and `/table.html`,
+//!   small pages for link and table parsing exercises.
+//! - `/api/time`: `{"unix": seconds, "iso": "YYYY-MM-DDTHH:MM:SSZ"}`.
+//! - `/api/echo`, any method: the request back as JSON (method, path, raw query, parsed `args`, headers with
+//!   lowercase names, body as text, body length).
+//! - `/api/quotes`: a JSON list of quotations; `/api/quotes/<id>` one of them (ids from 1), or a 404 with a
+//!   JSON `{"error": ...}`.
+//! - `/status/<code>`: any status from 200 to 599, for error-handling lessons; `/redirect`: a 302 to
+//!   `/hello.txt`.
+//! - `POST /RPC2`: XML-RPC (for `xmlrpc.client.ServerProxy('http://lab/RPC2')`): `add(a, b)`, `echo(x)`,
+//!   `lab.time()`, `lab.quote()`, `system.listMethods()`, `system.methodHelp(name)`. Faults: -32700 not
+//!   well-formed XML, -32600 not an XML-RPC call, -32601 no such method, -32602 wrong parameters. Value types:
+//!   int/i4/i8, boolean, string and bare text, double, dateTime.iso8601 (kept as text), base64, array, struct,
+//!   nil.
+//!
+//! No accounts, no state: every session sees the same site. Limits: request bodies [`MAX_BODY`] (413 past it),
+//! headers [`MAX_HEADERS`] (431), XML nesting [`MAX_DEPTH`]; a connection whose client sends or reads nothing
+//! for the idle timeout is closed, and a request's headers must all arrive within it (no slowloris).
+//! Malformed requests get hyper's own 400. Deliberately omitted: HTTPS, HTTP/2, uploads that persist, cookies,
+//! and XML-RPC's `system.multicall`.
 
 use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use futures_util::StreamExt;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use serde_json::{json, Map, Value as JsonValue};
 use tokio::net::TcpStream;
+use tokio_io_timeout::TimeoutStream;
 
-use super::Context;
+use super::{Context, Service};
 
+/// The largest request body read: XML-RPC calls and echoed bodies of a lesson are a few KiB.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Bodies a little over [`MAX_BODY`] are still read (and discarded) before the 413, so that the client, which
+/// is still sending, reads the reply instead of a connection reset; past this the connection is just closed.
+const MAX_DRAIN: usize = 1024 * 1024;
+/// The most bytes of request line and headers: browsers send under 8 KiB.
+pub const MAX_HEADERS: usize = 16 * 1024;
+/// The deepest XML element nesting of an XML-RPC call (each struct level costs three): bounds the recursion.
+pub const MAX_DEPTH: usize = 64;
+
+/// Serves one HTTP/1.1 connection (keep-alive included) until the client closes or goes quiet.
 pub async fn serve(socket: TcpStream, context: Context) -> io::Result<()> {
-    let _ = (socket, context);
-    Ok(())
+    let idle = context.idle_timeout;
+    // Every read and write of the connection times out, which bounds keep-alive waits, bodies and clients
+    // that stop reading; hyper's header timeout also bounds headers sent a byte at a time.
+    let mut stream = TimeoutStream::new(socket);
+    stream.set_read_timeout(Some(idle));
+    stream.set_write_timeout(Some(idle));
+    let service = TowerToHyperService::new(router());
+    http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(idle)
+        .max_header_size(MAX_HEADERS)
+        .serve_connection(TokioIo::new(Box::pin(stream)), service)
+        .await
+        .map_err(io::Error::other)
+}
+
+fn router() -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(INDEX) }))
+        .route("/hello.txt", get(|| async { HELLO }))
+        .route("/links.html", get(|| async { Html(LINKS) }))
+        .route("/table.html", get(|| async { Html(table_page()) }))
+        .route("/api/time", get(api_time))
+        .route("/api/echo", any(api_echo))
+        .route("/api/quotes", get(api_quotes))
+        .route("/api/quotes/{id}", get(api_quote))
+        .route("/status/{code}", any(status))
+        .route("/redirect", get(redirect))
+        .route("/RPC2", post(xmlrpc))
+        .fallback(not_found)
+}
+
+const INDEX: &str = r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>The Soket lab</title></head>
+<body>
+<h1>Welcome to the lab's web server</h1>
+<p>Everything here is small on purpose: read it with a socket, http.client, urllib or curl.</p>
+<ul>
+<li><a href="/hello.txt">hello.txt</a>: plain text</li>
+<li><a href="/links.html">links.html</a>: a page full of links to extract</li>
+<li><a href="/table.html">table.html</a>: a table of the lab's services to parse</li>
+<li><a href="/api/time">/api/time</a>: the time as JSON</li>
+<li><a href="/api/echo?name=lab">/api/echo</a>: your request, echoed back as JSON (try POST)</li>
+<li><a href="/api/quotes">/api/quotes</a>: quotations as JSON; <a href="/api/quotes/1">/api/quotes/1</a> is one</li>
+<li><a href="/status/404">/status/404</a>: any status code you ask for</li>
+<li><a href="/redirect">/redirect</a>: a redirect to hello.txt</li>
+<li>/RPC2: XML-RPC; try <code>xmlrpc.client.ServerProxy("http://lab/RPC2").system.listMethods()</code></li>
+</ul>
+</body>
+</html>
+"#;
+
+const HELLO: &str = "Hello from the lab!\n\
+This text came to you over HTTP: a request line, some headers, a blank line, and then this body.\n";
+
+const LINKS: &str = r##"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Links to follow</title></head>
+<body>
+<h1>Links to follow</h1>
+<p>Find every <code>href</code> on this page. Some are relative, some absolute, one points inside the page.</p>
+<ul>
+<li><a href="/">The index</a></li>
+<li><a href="hello.txt">A relative link to hello.txt</a></li>
+<li><a href="http://www.lab/api/time">An absolute link to the time</a></li>
+<li><a href="/api/quotes/2">The second quotation</a></li>
+<li><a href="gopher://gopher.lab/">The lab's Gopher server</a></li>
+<li><a href="mailto:learner@lab">Mail to the learner</a></li>
+<li><a href="#bottom">The bottom of this page</a></li>
+</ul>
+<p id="bottom">That was all of them: seven links.</p>
+</body>
+</html>
+"##;
+
+/// The services table, from the lab's own list so that it stays true.
+fn table_page() -> String {
+    let rows: String = Service::ALL
+        .iter()
+        .map(|s| format!("<tr><td>{}</td><td>{}</td></tr>\n", s.name(), s.port()))
+        .collect();
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>The lab's services</title></head>
+<body>
+<h1>The lab's services</h1>
+<table>
+<tr><th>service</th><th>port</th></tr>
+{rows}</table>
+</body>
+</html>
+"#
+    )
+}
+
+/// Quotations: (author, text).
+const QUOTES: [(&str, &str); 5] = [
+    ("Jon Postel, RFC 761", "Be conservative in what you do, be liberal in what you accept from others."),
+    ("David Clark", "We reject kings, presidents and voting. We believe in rough consensus and running code."),
+    ("Phil Karlton", "There are only two hard things in Computer Science: cache invalidation and naming things."),
+    ("Leslie Lamport", "A distributed system is one in which the failure of a computer you didn't even know existed can render your own computer unusable."),
+    ("John Gilmore", "The Net interprets censorship as damage and routes around it."),
+];
+
+fn quote_json(id: usize) -> Option<JsonValue> {
+    let (author, text) = QUOTES.get(id.checked_sub(1)?)?;
+    Some(json!({"id": id, "author": author, "text": text}))
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `2024-03-01T12:00:00Z` for a Unix time (UTC; days to a civil date by Howard Hinnant's algorithm).
+fn iso8601(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+async fn api_time() -> Json<JsonValue> {
+    let unix = unix_now();
+    Json(json!({"unix": unix, "iso": iso8601(unix)}))
+}
+
+async fn api_quotes() -> Json<JsonValue> {
+    Json((1..=QUOTES.len()).filter_map(quote_json).collect())
+}
+
+async fn api_quote(Path(id): Path<String>) -> Response {
+    match id.parse().ok().and_then(quote_json) {
+        Some(quote) => Json(quote).into_response(),
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            &format!("no quote {id:?}: ids go from 1 to {}", QUOTES.len()),
+        ),
+    }
+}
+
+async fn api_echo(request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(&parts.headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let mut headers = Map::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        // A repeated header becomes one, comma-joined, as RFC 9110 5.3 allows.
+        match headers.get_mut(name.as_str()) {
+            Some(JsonValue::String(joined)) => *joined = format!("{joined}, {value}"),
+            _ => drop(headers.insert(name.to_string(), value.into())),
+        }
+    }
+    let query = parts.uri.query();
+    let mut args = Map::new();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match args.get_mut(key.as_ref()) {
+            Some(JsonValue::Array(values)) => values.push(value.into()),
+            Some(first) => *first = json!([first.take(), value]),
+            None => drop(args.insert(key.into_owned(), value.into())),
+        }
+    }
+    Json(json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": query,
+        "args": args,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+        "body_length": body.len(),
+    }))
+    .into_response()
+}
+
+/// Reads a request body of at most [`MAX_BODY`] bytes, or gives the 413 to answer. A client that stops
+/// sending is cut by the connection's read timeout.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    let too_large = || {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body is over {MAX_BODY} bytes"),
+        )
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_DRAIN) {
+        return Err(too_large());
+    }
+    let mut chunks = body.into_data_stream();
+    let mut bytes = Vec::new();
+    let mut seen = 0;
+    while let Some(chunk) = chunks.next().await {
+        let chunk =
+            chunk.map_err(|_| json_error(StatusCode::BAD_REQUEST, "the body could not be read"))?;
+        seen += chunk.len();
+        if seen > MAX_DRAIN {
+            return Err(too_large());
+        }
+        if seen <= MAX_BODY {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if seen > MAX_BODY {
+        return Err(too_large());
+    }
+    Ok(bytes.into())
+}
+
+async fn status(Path(code): Path<String>) -> Response {
+    let Some(status) = code
+        .parse::<u16>()
+        .ok()
+        .filter(|c| (200..=599).contains(c))
+        .and_then(|c| StatusCode::from_u16(c).ok())
+    else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "the status must be a number from 200 to 599",
+        );
+    };
+    // These two may carry no body at all (RFC 9110 15.3.5, 15.4.5).
+    if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return status.into_response();
+    }
+    let reason = status.canonical_reason().unwrap_or("");
+    (status, format!("{} {reason}\n", status.as_u16())).into_response()
+}
+
+async fn redirect() -> Response {
+    (
+        StatusCode::FOUND,
+        [(LOCATION, "/hello.txt")],
+        "Found: this moved to /hello.txt\n",
+    )
+        .into_response()
+}
+
+async fn not_found(request: Request) -> Response {
+    let path = request.uri().path();
+    let message = format!("there is no {path} on the lab's web server; / lists what there is");
+    if path.starts_with("/api/") {
+        json_error(StatusCode::NOT_FOUND, &message)
+    } else {
+        (StatusCode::NOT_FOUND, format!("404 Not Found: {message}\n")).into_response()
+    }
+}
+
+// ---- XML-RPC (http://xmlrpc.com/spec.md, faults as in the "specification for fault code interoperability")
+
+/// An XML-RPC value.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Int(i64),
+    Bool(bool),
+    Str(String),
+    Double(f64),
+    DateTime(String),
+    Base64(Vec<u8>),
+    Array(Vec<Value>),
+    Struct(Vec<(String, Value)>),
+    Nil,
+}
+
+/// A fault: code and message, raised as `xmlrpc.client.Fault` by Python.
+struct Fault(i32, String);
+
+const PARSE_ERROR: i32 = -32700;
+const INVALID_REQUEST: i32 = -32600;
+const NO_METHOD: i32 = -32601;
+const BAD_PARAMS: i32 = -32602;
+
+/// The methods and their help.
+const METHODS: [(&str, &str); 6] = [
+    ("add", "add(a, b): the sum of two numbers (int or double)."),
+    ("echo", "echo(x): x itself, any XML-RPC value."),
+    (
+        "lab.time",
+        "lab.time(): the lab's time (UTC), as an ISO 8601 string.",
+    ),
+    (
+        "lab.quote",
+        "lab.quote(): a quotation about networks; it changes every second.",
+    ),
+    (
+        "system.listMethods",
+        "system.listMethods(): the names of the methods.",
+    ),
+    (
+        "system.methodHelp",
+        "system.methodHelp(name): what a method does.",
+    ),
+];
+
+async fn xmlrpc(request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(&parts.headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let result = parse_call(&body).and_then(|(method, params)| call(&method, params));
+    let mut xml = String::from("<?xml version=\"1.0\"?>\n<methodResponse>");
+    match result {
+        Ok(value) => {
+            xml.push_str("<params><param>");
+            write_value(&mut xml, &value);
+            xml.push_str("</param></params>");
+        }
+        Err(Fault(code, message)) => {
+            let fault = Value::Struct(vec![
+                ("faultCode".into(), Value::Int(code.into())),
+                ("faultString".into(), Value::Str(message)),
+            ]);
+            xml.push_str("<fault>");
+            write_value(&mut xml, &fault);
+            xml.push_str("</fault>");
+        }
+    }
+    xml.push_str("</methodResponse>\n");
+    ([(CONTENT_TYPE, "text/xml")], xml).into_response()
+}
+
+fn call(method: &str, params: Vec<Value>) -> Result<Value, Fault> {
+    let bad = |usage: &str| Err(Fault(BAD_PARAMS, format!("usage: {usage}")));
+    match (method, params.as_slice()) {
+        ("add", [Value::Int(a), Value::Int(b)]) => match a.checked_add(*b) {
+            Some(sum) => Ok(Value::Int(sum)),
+            None => Err(Fault(BAD_PARAMS, "the sum is too large".into())),
+        },
+        ("add", [a, b]) => match (number(a), number(b)) {
+            (Some(a), Some(b)) if (a + b).is_finite() => Ok(Value::Double(a + b)),
+            _ => bad(METHODS[0].1),
+        },
+        ("echo", [x]) => Ok(x.clone()),
+        ("lab.time", []) => Ok(Value::Str(iso8601(unix_now()))),
+        ("lab.quote", []) => {
+            let (author, text) = QUOTES[unix_now().rem_euclid(QUOTES.len() as i64) as usize];
+            Ok(Value::Str(format!("{text} ({author})")))
+        }
+        ("system.listMethods", []) => Ok(Value::Array(
+            METHODS
+                .iter()
+                .map(|(name, _)| Value::Str(name.to_string()))
+                .collect(),
+        )),
+        ("system.methodHelp", [Value::Str(name)]) => {
+            match METHODS.iter().find(|(n, _)| n == name) {
+                Some((_, help)) => Ok(Value::Str(help.to_string())),
+                None => Err(Fault(NO_METHOD, format!("no method {name:?}"))),
+            }
+        }
+        _ => match METHODS.iter().find(|(name, _)| *name == method) {
+            Some((_, help)) => bad(help),
+            None => Err(Fault(
+                NO_METHOD,
+                format!("no method {method:?}; system.listMethods() lists them"),
+            )),
+        },
+    }
+}
+
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Int(n) => Some(*n as f64),
+        Value::Double(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// An XML element: its name, child elements and the text directly inside it.
+struct Element {
+    name: String,
+    children: Vec<Element>,
+    text: String,
+}
+
+impl Element {
+    fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+/// Parses an XML document into a tree, at most [`MAX_DEPTH`] deep. DTDs are refused (no entity tricks), and
+/// only XML's own entities are known.
+fn parse_xml(body: &[u8]) -> Result<Element, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().expand_empty_elements = true;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root = None;
+    loop {
+        let event = reader.read_event().map_err(|e| e.to_string())?;
+        let text = match event {
+            Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH || root.is_some() {
+                    return Err("too deep, or more than one root element".into());
+                }
+                let name = start.name().as_ref().to_string();
+                stack.push(Element {
+                    name,
+                    children: Vec::new(),
+                    text: String::new(),
+                });
+                continue;
+            }
+            Event::End(_) => {
+                let element = stack.pop().ok_or("an end tag with no start")?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(element),
+                    None => root = Some(element),
+                }
+                continue;
+            }
+            Event::Text(t) => t.xml10_content().into_owned(),
+            Event::CData(c) => c.into_inner().into_owned(),
+            Event::GeneralRef(r) => match (r.resolve_char_ref(), &*r) {
+                (Ok(Some(c)), _) => c.to_string(),
+                (_, "lt") => "<".into(),
+                (_, "gt") => ">".into(),
+                (_, "amp") => "&".into(),
+                (_, "apos") => "'".into(),
+                (_, "quot") => "\"".into(),
+                (_, name) => return Err(format!("unknown entity &{name};")),
+            },
+            Event::DocType(_) => return Err("a DTD is not allowed".into()),
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::Empty(_) => continue,
+            Event::Eof => break,
+        };
+        match stack.last_mut() {
+            Some(element) => element.text.push_str(&text),
+            None if text.trim().is_empty() => {}
+            None => return Err("text outside the root element".into()),
+        }
+    }
+    match (stack.is_empty(), root) {
+        (true, Some(root)) => Ok(root),
+        _ => Err("the document ends early".into()),
+    }
+}
+
+fn parse_call(body: &[u8]) -> Result<(String, Vec<Value>), Fault> {
+    let root =
+        parse_xml(body).map_err(|e| Fault(PARSE_ERROR, format!("not well-formed XML: {e}")))?;
+    let invalid = |why: &str| Fault(INVALID_REQUEST, format!("not an XML-RPC call: {why}"));
+    if root.name != "methodCall" {
+        return Err(invalid("the root must be <methodCall>"));
+    }
+    let name = root
+        .child("methodName")
+        .ok_or_else(|| invalid("no <methodName>"))?;
+    let mut params = Vec::new();
+    for param in root.child("params").map_or(&[][..], |p| &p.children) {
+        let value = param.child("value").filter(|_| param.name == "param");
+        let value = value.ok_or_else(|| invalid("<params> holds <param><value>"))?;
+        params.push(parse_value(value).map_err(|e| invalid(&e))?);
+    }
+    Ok((name.text.trim().to_string(), params))
+}
+
+/// Reads a `<value>` element.
+fn parse_value(value: &Element) -> Result<Value, String> {
+    let typed = match value.children.as_slice() {
+        [] => return Ok(Value::Str(value.text.clone())),
+        [typed] => typed,
+        _ => return Err("a <value> holds one type".into()),
+    };
+    let text = typed.text.trim();
+    let bad = || format!("bad <{}>: {text:?}", typed.name);
+    Ok(match typed.name.as_str() {
+        "int" | "i4" | "i8" => Value::Int(text.parse().map_err(|_| bad())?),
+        "boolean" => match text {
+            "0" => Value::Bool(false),
+            "1" => Value::Bool(true),
+            _ => return Err(bad()),
+        },
+        "string" => Value::Str(typed.text.clone()),
+        "double" => Value::Double(
+            text.parse()
+                .ok()
+                .filter(|x: &f64| x.is_finite())
+                .ok_or_else(bad)?,
+        ),
+        "dateTime.iso8601" => Value::DateTime(text.to_string()),
+        "base64" => {
+            let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            Value::Base64(
+                base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .map_err(|_| bad())?,
+            )
+        }
+        "nil" => Value::Nil,
+        "array" => {
+            let data = typed.child("data").ok_or("an <array> holds <data>")?;
+            Value::Array(
+                data.children
+                    .iter()
+                    .map(parse_value)
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        "struct" => Value::Struct(
+            typed
+                .children
+                .iter()
+                .map(
+                    |member| match (member.child("name"), member.child("value")) {
+                        (Some(name), Some(value)) => Ok((name.text.clone(), parse_value(value)?)),
+                        _ => Err("a <member> holds <name> and <value>".to_string()),
+                    },
+                )
+                .collect::<Result<_, _>>()?,
+        ),
+        other => return Err(format!("unknown type <{other}>")),
+    })
+}
+
+fn write_value(out: &mut String, value: &Value) {
+    let escape = |s: &str| quick_xml::escape::escape(s).into_owned();
+    out.push_str("<value>");
+    match value {
+        Value::Int(n) if i32::try_from(*n).is_ok() => out.push_str(&format!("<int>{n}</int>")),
+        Value::Int(n) => out.push_str(&format!("<i8>{n}</i8>")),
+        Value::Bool(b) => out.push_str(&format!("<boolean>{}</boolean>", u8::from(*b))),
+        Value::Str(s) => out.push_str(&format!("<string>{}</string>", escape(s))),
+        Value::Double(x) => out.push_str(&format!("<double>{x:?}</double>")),
+        Value::DateTime(s) => out.push_str(&format!(
+            "<dateTime.iso8601>{}</dateTime.iso8601>",
+            escape(s)
+        )),
+        Value::Base64(bytes) => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+            out.push_str(&format!("<base64>{encoded}</base64>"));
+        }
+        Value::Array(values) => {
+            out.push_str("<array><data>");
+            values.iter().for_each(|v| write_value(out, v));
+            out.push_str("</data></array>");
+        }
+        Value::Struct(members) => {
+            out.push_str("<struct>");
+            for (name, v) in members {
+                out.push_str(&format!("<member><name>{}</name>", escape(name)));
+                write_value(out, v);
+                out.push_str("</member>");
+            }
+            out.push_str("</struct>");
+        }
+        Value::Nil => out.push_str("<nil/>"),
+    }
+    out.push_str("</value>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_709_294_645), "2024-03-01T12:04:05Z");
+    }
+
+    #[test]
+    fn deep_xml_is_refused() {
+        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
+        assert!(parse_xml(deep.as_bytes()).is_err());
+        let ok = "<a>".repeat(MAX_DEPTH) + &"</a>".repeat(MAX_DEPTH);
+        assert!(parse_xml(ok.as_bytes()).is_ok());
+    }
 }
