@@ -308,3 +308,39 @@ async fn the_seeds_python_2_gets_cpythons_hint() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test]
+async fn input_is_answered_through_the_console() -> Result<()> {
+    let page = Page::open().await?;
+    page.check(async |page| {
+        let program = "name = input('Your name? ')\nprint('Hello,', name)\nimport sys\nrest = sys.stdin.read()\nprint('rest:', repr(rest))";
+        type_program(page, "client.py", program).await?;
+        click(page, "run-client.py").await?;
+        wait_console(page, "client.py", |text| text.contains("Your name? ")).await?;
+        // The program waits for the learner: it is still running.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ensure!(page.browser.text("status-client.py").await? == "running");
+        let input = page
+            .browser
+            .client
+            .find(Locator::Css(&css("stdin-client.py")))
+            .await?;
+        input.send_keys(&format!("Ada{ENTER}")).await?;
+        wait_console(page, "client.py", |text| text.contains("Hello, Ada")).await?;
+        // Two more lines, then Ctrl-D ends the input: sys.stdin.read() returns them.
+        input.send_keys(&format!("one{ENTER}two{ENTER}")).await?;
+        input.send_keys(&format!("{CONTROL}d{NULL}")).await?;
+        page.browser
+            .wait_text("status-client.py", "exited 0", WITHIN)
+            .await?;
+        let (out, err) = console(page, "client.py").await?;
+        ensure!(err.is_empty(), "stderr: {err:?}");
+        // The typed lines show in the console as a terminal echoes them.
+        ensure!(
+            out == "Your name? Ada\nHello, Ada\none\ntwo\n^D\nrest: 'one\\ntwo\\n'\n",
+            "console: {out:?}"
+        );
+        Ok(())
+    })
+    .await
+}

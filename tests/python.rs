@@ -255,3 +255,36 @@ async fn the_seed_server_and_client_talk_over_real_tcp() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test]
+async fn input_waits_for_the_console_and_stop_interrupts_it() -> Result<()> {
+    let page = Page::open().await?;
+    page.check(async |page| {
+        // select() on stdin wakes when a line arrives, not before.
+        let source = "import select, sys, time\n\
+                      t = time.monotonic()\n\
+                      r, _, _ = select.select([sys.stdin], [], [], 0.3)\n\
+                      print('quiet', r == [] and time.monotonic() - t >= 0.29, flush=True)\n\
+                      r, _, _ = select.select([sys.stdin], [], [], 30)\n\
+                      print('ready', r == [sys.stdin], flush=True)\n\
+                      print('got', input())\n\
+                      try:\n    input('again? ')\n\
+                      except KeyboardInterrupt:\n    print('interrupted', flush=True)\n    raise\n";
+        let program = page.start("main.py", source).await?;
+        page.wait_output(&program, "quiet True").await?;
+        page.write(&program, "first line\n").await?;
+        page.wait_output(&program, "got first line").await?;
+        page.wait_output(&program, "again? ").await?;
+        // Blocked in input(): Stop raises KeyboardInterrupt there, and the status is 130. (Its traceback
+        // may not make it: a program silent for the grace after Stop is terminated, and importing what
+        // prints a traceback can take longer on a loaded machine.)
+        let out = page.stop(&program).await?;
+        ensure!(out.exit_code == 130, "exit code {}: {out:?}", out.exit_code);
+        ensure!(
+            out.stdout.contains("ready True") && out.stdout.ends_with("again? interrupted\n"),
+            "{out:?}"
+        );
+        Ok(())
+    })
+    .await
+}

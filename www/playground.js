@@ -3,7 +3,9 @@
 //
 // Programs run through `window.soket.run` (soket.js); the panels carry the data-testid contract of
 // DESIGN.md: `editor-NAME`, `run-NAME`, `stop-NAME`, `output-NAME` (plain text, stderr in a span of class
-// `stderr`), `status-NAME` (`running`, or `exited N`; empty before the first run).
+// `stderr`), `status-NAME` (`running`, or `exited N`; empty before the first run). Under each console,
+// `stdin-NAME` is the program's input: Enter sends the line (it shows in the console, as a terminal echoes
+// it), Ctrl-D ends the input.
 //
 // The editors are CodeMirror, bundled from frontend/web/ into editor.js by the build. If that file is
 // missing, a plain textarea takes an editor's place, so the page still runs programs.
@@ -78,6 +80,8 @@ class Panel {
     this.status = part('status');
     this.output = part('output');
     this.listening = part('listening');
+    this.input = part('stdin');
+    this.input.addEventListener('keydown', (event) => this.onInputKey(event));
     const holder = part('editor');
     this.editor = createEditor(holder, {
       doc: SEEDS[this.name] ?? '',
@@ -109,6 +113,8 @@ class Panel {
     this.outputLength = 0;
     this.setStatus('running');
     this.stopButton.disabled = false;
+    this.input.disabled = false;
+    this.input.value = '';
     const current = window.soket.run(this.name, this.editor.text(), {
       onOutput: (stream, text) => { if (this.program === current) this.write(stream, text); },
     });
@@ -120,6 +126,25 @@ class Panel {
       this.program = null;
       this.setStatus(`exited ${exitCode}`, exitCode === 0 ? 'ok' : 'failed');
       this.stopButton.disabled = true;
+      this.input.disabled = true;
+    }
+  }
+
+  /** Enter sends the line to the running program; Ctrl-D (on an empty line, as in a terminal) ends its input. */
+  onInputKey(event) {
+    const program = this.program;
+    if (!program) return;
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      const line = `${this.input.value}\n`;
+      this.input.value = '';
+      this.write('stdin', line);
+      program.write(line);
+    } else if (event.key === 'd' && event.ctrlKey && this.input.value === '') {
+      event.preventDefault();
+      this.write('stdin', '^D\n');
+      program.closeStdin();
+      this.input.disabled = true;
     }
   }
 

@@ -1,8 +1,9 @@
 // One Python program's worker (a module worker, started by soket.js).
 //
 // Messages in:  {type: 'start', module}  the compiled WebAssembly.Module of pkg/soket_frontend_bg.wasm
-//               {type: 'run', name, source, stdin, port, buffer}  port and buffer: the program's line to
-//                                                    the network worker (net-worker.js)
+//               {type: 'run', name, source, port, buffer, console}  port and buffer: the program's line to
+//                                                    the network worker (net-worker.js); console: the ring
+//                                                    its stdin reads (soket.js writes it)
 // Messages out: {type: 'ready', instantiateMs, interpreterMs}  the runtime can run a program
 //               {type: 'failed', message}                       it never will
 //               {type: 'stdout' | 'stderr', text}              output, as the program writes it
@@ -73,7 +74,7 @@ async function start(module) {
   }
 }
 
-async function run({ name, source, stdin, port, buffer }) {
+async function run({ name, source, port, buffer, console: input }) {
   const rt = await runtime;
   if (rt === null) {
     postMessage({ type: 'stderr', text: 'The Python runtime failed to start.\n' });
@@ -84,7 +85,8 @@ async function run({ name, source, stdin, port, buffer }) {
   let exitCode;
   try {
     if (port && buffer) rt.attachNetwork(port, buffer);
-    exitCode = rt.run(name, source, stdin ?? '');
+    if (input) rt.attachConsole(input);
+    exitCode = rt.run(name, source);
   } catch (error) {
     flush();
     const why = panicMessage ?? String(error);

@@ -4,12 +4,15 @@
 //   const p = window.soket.run('server.py', source, { stdin: '' });
 //   await p.done;                         // -> { exitCode, stdout, stderr }
 //   p.stop();                             // ends the program at once (exit code 130, as after Ctrl-C)
+//   p.write('Ada\n');                     // types into its console: what input() and sys.stdin read
+//   p.closeStdin();                       // Ctrl-D: end of its input
 //   window.soket.listeners();             // -> [{ program, host, port, public }]: every listening socket
 //
 // When the listeners change, `window` gets a `soket-listeners` event (read them with listeners()).
 //
 // `run` also takes `onOutput(stream, text)` in its options: called with each piece of output as the
-// program writes it ('stdout' or 'stderr').
+// program writes it ('stdout' or 'stderr'). With `stdin: text` the program reads that text and then end of
+// file, as `python3 prog.py < file`; without it, its stdin is the console: reads wait for p.write().
 //
 // Every program runs in its own worker (python-worker.js). The wasm is compiled once, here, and each
 // worker gets the compiled module; one worker is always kept warm (its interpreter built) so Run starts
@@ -34,6 +37,8 @@ const CRASHED = 134;
 
 // The call buffer's layout (frontend/netstack/src/channel.rs): i32 slots, then the data.
 const CHANNEL = { STATE: 0, INTERRUPT: 4, SIZE: 64 + 256 * 1024 };
+// The console input ring's layout (frontend/src/stdio.rs): i32 slots, then the bytes.
+const CONSOLE = { WRITTEN: 0, READ: 1, CLOSED: 2, RING: 16, RING_SIZE: 64 * 1024 };
 // How long a stopped program may stay silent before its worker is terminated: each piece of output (its
 // KeyboardInterrupt traceback, say) buys it that long again, up to STOP_LIMIT_MS in all.
 const STOP_GRACE_MS = 300;
@@ -123,15 +128,73 @@ class PythonWorker {
   }
 }
 
+/**
+ * A program's stdin: this thread writes into a SharedArrayBuffer ring the program's worker reads (and
+ * waits on). What does not fit yet waits here and goes in as the program reads.
+ */
+class ConsoleInput {
+  constructor() {
+    this.buffer = new SharedArrayBuffer(CONSOLE.RING + CONSOLE.RING_SIZE);
+    this.slots = new Int32Array(this.buffer);
+    this.bytes = new Uint8Array(this.buffer, CONSOLE.RING);
+    this.pending = [];
+    this.closing = false;
+    this.timer = null;
+  }
+
+  write(text) {
+    if (this.closing) return;
+    this.pending.push(new TextEncoder().encode(String(text)));
+    this.flush();
+  }
+
+  close() {
+    this.closing = true;
+    this.flush();
+  }
+
+  flush() {
+    let written = Atomics.load(this.slots, CONSOLE.WRITTEN);
+    while (this.pending.length > 0) {
+      const read = Atomics.load(this.slots, CONSOLE.READ);
+      const free = CONSOLE.RING_SIZE - ((written - read) >>> 0);
+      if (free === 0) break;
+      const chunk = this.pending[0];
+      const n = Math.min(free, chunk.length);
+      for (let i = 0; i < n; i++) this.bytes[((written >>> 0) + i) % CONSOLE.RING_SIZE] = chunk[i];
+      written = (written + n) | 0;
+      if (n === chunk.length) this.pending.shift();
+      else this.pending[0] = chunk.subarray(n);
+    }
+    Atomics.store(this.slots, CONSOLE.WRITTEN, written);
+    if (this.pending.length === 0 && this.closing) Atomics.store(this.slots, CONSOLE.CLOSED, 1);
+    Atomics.notify(this.slots, CONSOLE.WRITTEN);
+    // The ring is full: try again as the program reads.
+    clearTimeout(this.timer);
+    if (this.pending.length > 0) this.timer = setTimeout(() => this.flush(), 20);
+  }
+
+  /** Wakes a read waiting for input (Stop). */
+  wake() {
+    clearTimeout(this.timer);
+    Atomics.notify(this.slots, CONSOLE.WRITTEN);
+  }
+}
+
 let warm = new PythonWorker();
 
-function run(name, source, { stdin = '', onOutput } = {}) {
+function run(name, source, { stdin, onOutput } = {}) {
   const worker = warm;
   warm = new PythonWorker();
   const program = nextProgram++;
   names.set(program, name);
   const buffer = new SharedArrayBuffer(CHANNEL.SIZE);
   const line = new MessageChannel();
+  const input = new ConsoleInput();
+  if (stdin !== undefined) {
+    input.write(stdin);
+    input.close();
+  }
   net.postMessage({ type: 'attach', program, port: line.port2, buffer }, [line.port2]);
   let stdout = '';
   let stderr = '';
@@ -141,6 +204,8 @@ function run(name, source, { stdin = '', onOutput } = {}) {
   const end = (exitCode) => {
     if (ended) return;
     ended = true;
+    input.close();
+    input.wake();
     worker.terminate();
     net.postMessage({ type: 'stop', program });
     names.delete(program);
@@ -154,6 +219,7 @@ function run(name, source, { stdin = '', onOutput } = {}) {
     const slots = new Int32Array(buffer);
     Atomics.store(slots, CHANNEL.INTERRUPT, 1);
     Atomics.notify(slots, CHANNEL.STATE);
+    input.wake();
     const limit = performance.now() + STOP_LIMIT_MS;
     let timer;
     stopping = () => {
@@ -177,11 +243,16 @@ function run(name, source, { stdin = '', onOutput } = {}) {
     },
   };
   worker.worker.postMessage(
-    { type: 'run', name, source: String(source), stdin: String(stdin), port: line.port1, buffer },
+    { type: 'run', name, source: String(source), port: line.port1, buffer, console: input.buffer },
     [line.port1],
   );
   worker.tellFailure();
-  return { done, stop };
+  return {
+    done,
+    stop,
+    write: (text) => { if (!ended) input.write(text); },
+    closeStdin: () => input.close(),
+  };
 }
 
 // Resolves once the relay status reads `connected` (the network worker keeps it current).

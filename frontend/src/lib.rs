@@ -8,7 +8,7 @@
 //! - `runtime`: the interpreter (RustPython with its frozen standard library and our modules) and the
 //!   one program it runs: `__main__`, tracebacks, `SystemExit`, the exit status.
 //! - `stdio`: `sys.stdout` and `sys.stderr` that hand every write to the worker at once, and a
-//!   `sys.stdin` that reads the text the program was started with.
+//!   `sys.stdin` that waits for what the learner types in the console.
 //! - `time`: the clocks and `time.sleep` the browser can give (upstream's panic on this target).
 //! - `threads`: `_thread`, so `threading` imports while starting a thread says why it cannot run.
 //! - `posix`: the part of `posix` that `os` needs to import.

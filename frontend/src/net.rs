@@ -47,6 +47,14 @@ pub(crate) fn attach(port: MessagePort, buffer: SharedArrayBuffer) {
     LINE.with(|l| *l.borrow_mut() = Some(line));
 }
 
+/// Whether Stop was pressed for this program (other waits than socket calls check it too).
+pub(crate) fn interrupted() -> bool {
+    LINE.with(|line| match line.borrow().as_ref() {
+        Some(line) => Atomics::load(&line.ints, channel::INTERRUPT).unwrap_or(0) != 0,
+        None => false,
+    })
+}
+
 /// Sends `call` and waits for its reply.
 fn call(call: &Call, vm: &VirtualMachine) -> PyResult<Reply> {
     LINE.with(|line| {

@@ -3,7 +3,9 @@
 //! ```js
 //! const runtime = new Runtime(write, onPanic); // the interpreter, built once while the page loads
 //! runtime.prepare();                           // optional, while waiting: pre-imports `traceback`
-//! const status = runtime.run('server.py', source, stdin); // runs to the end; consumes the runtime
+//! runtime.attachNetwork(port, buffer);        // its line to the network worker
+//! runtime.attachConsole(consoleBuffer);        // its stdin: what the page writes into the ring
+//! const status = runtime.run('server.py', source); // runs to the end; consumes the runtime
 //! ```
 //!
 //! [`Runtime::new`] builds RustPython with upstream's native modules and frozen standard library, then
@@ -113,6 +115,13 @@ impl Runtime {
         net::attach(port, buffer);
     }
 
+    /// Gives the program its console input: `buffer` is the ring `www/soket.js` writes what the learner
+    /// types into (laid out as `stdio.rs` says). Without it, stdin is empty.
+    #[wasm_bindgen(js_name = attachConsole)]
+    pub fn attach_console(&self, buffer: js_sys::SharedArrayBuffer) {
+        stdio::attach_console(buffer);
+    }
+
     /// Imports what printing a traceback needs (`traceback`, `linecache`, `tokenize`, ...: about 0.2 s),
     /// so a crashing program reports at once. The worker calls it while it waits for a program.
     pub fn prepare(&self) -> Result<(), JsError> {
@@ -123,11 +132,11 @@ impl Runtime {
         })
     }
 
-    /// Runs `source` as the program `filename`, with `stdin` as all of its input, and returns its exit
-    /// status. The runtime is spent afterwards.
-    pub fn run(self, filename: &str, source: &str, stdin: &str) -> u8 {
+    /// Runs `source` as the program `filename` and returns its exit status. The runtime is spent
+    /// afterwards.
+    pub fn run(self, filename: &str, source: &str) -> u8 {
         let result = self.interp.enter(|vm| {
-            stdio::install(vm, stdin)?;
+            stdio::install(vm)?;
             let argv = vm.ctx.new_list(vec![vm.new_pyobj(filename)]);
             vm.sys_module.set_attr("argv", argv, vm)?;
             let scope = vm.new_scope_with_main()?;

@@ -32,6 +32,7 @@ usage: cargo xtask <command> [options]
 commands:
   serve [--port N]     build the frontend (wasm32) and the relay, then serve the playground
                        on http://127.0.0.1:N/ (default 8080)
+  build                build the page's wasm (www/pkg/) and editor bundle (www/editor.js) only
   test                 run every test there is: fmt, clippy, native tests, the wasm32 build,
                        a bounded fuzz run and the browser tests; last line `tests: N passed, M failed`
   fuzz [--seconds N]   run each fuzz target of the protocol decoder for N seconds (default 30);
@@ -45,6 +46,7 @@ commands:
 #[derive(Debug)]
 enum Command {
     Serve { port: u16 },
+    Build,
     Test,
     Fuzz { seconds: u64 },
     Bench,
@@ -62,6 +64,7 @@ impl Command {
             "serve" => Command::Serve {
                 port: opts.value("--port")?.unwrap_or(8080),
             },
+            "build" => Command::Build,
             "test" => Command::Test,
             "fuzz" => Command::Fuzz {
                 seconds: opts.value("--seconds")?.unwrap_or(fuzz::DEFAULT_SECONDS),
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Serve { port } => report(serve::run(port)),
+        Command::Build => report(wasm::build()),
         // `test` reports on its own: its tally line must be the last line, after any error.
         Command::Test => test::run(),
         Command::Fuzz { seconds } => report(fuzz::run(fuzz::Budget::PerTarget(seconds))),

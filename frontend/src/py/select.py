@@ -1,9 +1,11 @@
 # Soket's `select`: select.select and select.poll over the page's sockets, so that `selectors`,
 # `socketserver` and `http.server` work single-threaded. Waiting happens in the network worker, which
 # answers when a socket is ready or the timeout passes. File descriptors 0-2 are the console: stdin is
-# the text the program was started with, so it is always readable; stdout and stderr always writable.
+# readable once the learner typed a line (or ended the input); stdout and stderr are always writable.
 
 import _soketnet as _net
+import _soket_stdio as _stdio
+import time as _time
 from _socket import _call
 
 error = OSError
@@ -39,15 +41,31 @@ def _fd(obj):
     return fd
 
 
+# How often a select() that waits on the console as well as on sockets looks at the console: the network
+# worker, which does the waiting, does not see the console.
+_CONSOLE_POLL = 0.05
+
+
 def _wait(read, write, error, timeout):
     """Waits on socket fds; the console's fds are answered here."""
-    console_ready = [fd for fd in read if fd == 0] + [fd for fd in write if fd in (1, 2)]
-    if console_ready:
-        timeout = 0.0
-    ready = _call(_net.select, [fd for fd in read if fd > 2], [fd for fd in write if fd > 2],
-                  [fd for fd in error if fd > 2], timeout)
-    r, w, x = ready
-    return r + [fd for fd in read if fd == 0], w + [fd for fd in write if fd in (1, 2)], x
+    sockets = ([fd for fd in read if fd > 2], [fd for fd in write if fd > 2],
+               [fd for fd in error if fd > 2])
+    console_out = [fd for fd in write if fd in (1, 2)]
+    wants_stdin = 0 in read
+    deadline = None if timeout is None else _time.monotonic() + timeout
+    while True:
+        stdin = [0] if wants_stdin and _stdio.ready() else []
+        slice_ = timeout
+        if stdin or console_out:
+            slice_ = 0.0
+        elif wants_stdin:
+            left = None if deadline is None else max(0.0, deadline - _time.monotonic())
+            slice_ = _CONSOLE_POLL if left is None else min(_CONSOLE_POLL, left)
+        r, w, x = _call(_net.select, sockets[0], sockets[1], sockets[2], slice_)
+        if r or w or x or stdin or console_out or not wants_stdin:
+            return r + stdin, w + console_out, x
+        if deadline is not None and _time.monotonic() >= deadline:
+            return [], [], []
 
 
 def select(rlist, wlist, xlist, timeout=None):
