@@ -5,40 +5,41 @@
 //! after [`MAX_LOGIN_FAILURES`] failures the server says BYE.
 //!
 //! Commands: `CAPABILITY`, `NOOP`, `LOGOUT`; `LOGIN`; `SELECT`, `EXAMINE`, `LIST`, `LSUB`, `STATUS`,
-//! `APPEND`, and (refused with NO, there is only INBOX) `CREATE`, `DELETE`, `RENAME`, `SUBSCRIBE`,
-//! `UNSUBSCRIBE`; in a selected mailbox `CHECK`, `CLOSE`, `UNSELECT` (RFC 3691), `EXPUNGE`, `SEARCH`,
-//! `FETCH`, `STORE`, `COPY` (to INBOX) and their `UID` forms.
+//! `APPEND` (its date is ignored), and (refused with NO: there is only INBOX) `CREATE`, `DELETE`,
+//! `RENAME`, `SUBSCRIBE`, `UNSUBSCRIBE`; with INBOX selected `CHECK`, `CLOSE`, `UNSELECT` (RFC 3691),
+//! `EXPUNGE`, `SEARCH`, `FETCH`, `STORE`, `UID SEARCH`, `UID FETCH`, `UID STORE`.
 //! - FETCH items: `FLAGS`, `UID`, `INTERNALDATE`, `RFC822`, `RFC822.SIZE`, `RFC822.HEADER`, `RFC822.TEXT`,
-//!   `ENVELOPE`, `BODY[]`, `BODY[HEADER]`, `BODY[TEXT]`, `BODY[HEADER.FIELDS (..)]`,
-//!   `BODY[HEADER.FIELDS.NOT (..)]`, each also as `BODY.PEEK[..]` and with a `<offset.count>` partial, and
-//!   the macros `ALL` and `FAST`.
-//! - SEARCH keys: `ALL`, `ANSWERED`, `DELETED`, `DRAFT`, `FLAGGED`, `NEW`, `OLD`, `RECENT`, `SEEN`, their
-//!   `UN` forms, `FROM`, `TO`, `CC`, `BCC`, `SUBJECT`, `HEADER`, `BODY`, `TEXT`, `LARGER`, `SMALLER`,
-//!   `KEYWORD`, `UNKEYWORD`, `UID`, sequence sets, `NOT`, `OR` and parenthesised lists.
-//! - Flags: the five system flags; keywords are refused (PERMANENTFLAGS does not offer them).
+//!   `BODY[]`, `BODY[HEADER]`, `BODY[TEXT]`, `BODY[HEADER.FIELDS (..)]`, each also as `BODY.PEEK[..]`, and
+//!   the macro `FAST`.
+//! - SEARCH keys: `ALL`, `ANSWERED`, `DELETED`, `DRAFT`, `FLAGGED`, `SEEN`, `RECENT`, `NEW`, `OLD`, the
+//!   `UN` forms of the flag keys, `FROM`, `TO`, `CC`, `SUBJECT`, `BODY`, `TEXT` (substrings, any case),
+//!   `UID` set, message sets, `NOT`.
+//! - Flags: the five system flags; `\Recent` is per session. Keywords are refused (PERMANENTFLAGS does not
+//!   offer them).
 //!
 //! Other sessions' changes (mail from SMTP, deletions by POP3) are reported as EXISTS / EXPUNGE at the end
-//! of commands, never during FETCH, STORE or SEARCH (RFC 3501 7.4.1).
+//! of commands, never during FETCH, STORE or SEARCH (RFC 3501 7.4.1). Wrong state or bad syntax: BAD.
 //!
-//! Limits: command lines of [`super::line::MAX_LINE`] octets, literals up to [`MAX_LITERAL`] (an APPENDed
-//! message), the idle timeout (`* BYE`, then the connection closes). Deliberately missing: STARTTLS,
-//! AUTHENTICATE, IDLE, date search keys, BODYSTRUCTURE and MIME part sections, keywords, other folders.
+//! Limits: command lines of [`super::line::MAX_LINE`] octets, literals that add up to [`MAX_COMMAND`] (an
+//! APPENDed message), the idle timeout (`* BYE`, then the connection closes). Deliberately missing:
+//! STARTTLS, AUTHENTICATE, IDLE, COPY, ENVELOPE, BODYSTRUCTURE, MIME part sections, partial fetches, date
+//! and OR search keys, keywords, other folders.
 
 use std::io;
 
 use tokio::net::TcpStream;
 
 use super::line::{Line, LineConn};
-use super::mailbox::{self, Flags, Mailbox, Refused};
+use super::mailbox::{self, Flags, Mailbox, Message, Refused};
 use super::Context;
 
-/// The largest literal taken: a message to APPEND, plus room for its command.
-pub const MAX_LITERAL: usize = mailbox::MAX_MESSAGE + 1024;
+/// The longest command with its literals: room for an APPENDed message of the largest size.
+pub const MAX_COMMAND: usize = mailbox::MAX_MESSAGE + 1024;
 
 /// Failed LOGINs before the server hangs up.
 pub const MAX_LOGIN_FAILURES: usize = 3;
 
-/// How deep parenthesised lists may nest (SEARCH's, FETCH's), so a client cannot recurse the parser deep.
+/// How deep parenthesised lists may nest, so a client cannot make the parser recurse deep.
 const MAX_DEPTH: usize = 8;
 
 const CAPABILITY: &str = "IMAP4rev1 UNSELECT";
@@ -54,7 +55,7 @@ enum Value {
 }
 
 impl Value {
-    /// An atom or a string, as IMAP's `astring`.
+    /// An atom or a string (IMAP's `astring`).
     fn text(&self) -> Result<&str, String> {
         match self {
             Value::Atom(s) | Value::Str(s) => Ok(s),
@@ -70,114 +71,83 @@ impl Value {
     }
 }
 
-/// The arguments of a command, in wire form (literals inline after their `{n}` CRLF).
-struct Parser<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    /// Values up to the end (depth 0) or the closing parenthesis.
-    fn values(&mut self, depth: usize) -> Result<Vec<Value>, String> {
-        let mut values = Vec::new();
-        loop {
-            while self.peek() == Some(b' ') {
-                self.pos += 1;
-            }
-            match self.peek() {
-                None if depth == 0 => return Ok(values),
-                None => return Err("Missing )".into()),
-                Some(b')') if depth > 0 => {
-                    self.pos += 1;
-                    return Ok(values);
-                }
-                Some(b')') => return Err("Unexpected )".into()),
-                Some(b'(') if depth >= MAX_DEPTH => return Err("Lists nested too deep".into()),
-                Some(b'(') => {
-                    self.pos += 1;
-                    values.push(Value::List(self.values(depth + 1)?));
-                }
-                Some(b'"') => values.push(self.quoted()?),
-                Some(b'{') => values.push(self.literal()?),
-                Some(_) => values.push(self.atom()?),
-            }
+/// Parses arguments in wire form (each literal inline after its `{n}` CRLF) up to the end (depth 0) or
+/// the closing parenthesis. An atom's `[...]` may hold spaces (`BODY[HEADER.FIELDS (FROM)]`).
+fn parse(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<Vec<Value>, String> {
+    let mut values = Vec::new();
+    loop {
+        while bytes.get(*pos) == Some(&b' ') {
+            *pos += 1;
         }
-    }
-
-    fn quoted(&mut self) -> Result<Value, String> {
-        let mut text = Vec::new();
-        self.pos += 1;
-        loop {
-            match self.peek() {
-                Some(b'"') => break,
-                Some(b'\\') => {
-                    self.pos += 1;
-                    match self.peek() {
-                        Some(c @ (b'"' | b'\\')) => text.push(c),
-                        _ => return Err("Bad escape in quoted string".into()),
+        let start = *pos;
+        let value = match bytes.get(start) {
+            None if depth == 0 => return Ok(values),
+            None => return Err("Missing )".into()),
+            Some(b')') if depth > 0 => {
+                *pos += 1;
+                return Ok(values);
+            }
+            Some(b'(') if depth < MAX_DEPTH => {
+                *pos += 1;
+                Value::List(parse(bytes, pos, depth + 1)?)
+            }
+            Some(b'"') => {
+                let mut text = Vec::new();
+                *pos += 1;
+                loop {
+                    match bytes.get(*pos) {
+                        Some(b'"') => break,
+                        Some(b'\\') if matches!(bytes.get(*pos + 1), Some(b'"' | b'\\')) => {
+                            *pos += 1;
+                            text.push(bytes[*pos]);
+                        }
+                        Some(b'\\' | b'\r' | b'\n') | None => {
+                            return Err("Bad quoted string".into())
+                        }
+                        Some(&c) => text.push(c),
                     }
+                    *pos += 1;
                 }
-                Some(b'\r' | b'\n') | None => return Err("Unterminated quoted string".into()),
-                Some(c) => text.push(c),
+                *pos += 1;
+                Value::Str(String::from_utf8_lossy(&text).into_owned())
             }
-            self.pos += 1;
-        }
-        self.pos += 1;
-        Ok(Value::Str(String::from_utf8_lossy(&text).into_owned()))
-    }
-
-    fn literal(&mut self) -> Result<Value, String> {
-        let rest = &self.bytes[self.pos + 1..];
-        let close = rest.iter().position(|&b| b == b'}').ok_or("Bad literal")?;
-        let n: usize = std::str::from_utf8(&rest[..close])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or("Bad literal size")?;
-        let start = self.pos + 1 + close + 1;
-        if self.bytes.get(start..start + 2) != Some(b"\r\n") {
-            return Err("Bad literal".into());
-        }
-        let text = self
-            .bytes
-            .get(start + 2..start + 2 + n)
-            .ok_or("Short literal")?;
-        self.pos = start + 2 + n;
-        Ok(Value::Str(String::from_utf8_lossy(text).into_owned()))
-    }
-
-    /// An atom; a `[...]` inside it may hold spaces and parentheses (`BODY[HEADER.FIELDS (FROM)]`).
-    fn atom(&mut self) -> Result<Value, String> {
-        let start = self.pos;
-        let mut in_brackets = false;
-        while let Some(c) = self.peek() {
-            match c {
-                b'[' => in_brackets = true,
-                b']' => in_brackets = false,
-                b' ' | b'(' | b')' if !in_brackets => break,
-                b'"' | b'{' | b'\r' | b'\n' | 0..=31 | 127.. if !in_brackets => {
-                    return Err("Bad character in atom".into())
+            Some(b'{') => {
+                let close = bytes[start..].iter().position(|&b| b == b'}');
+                let n = close.and_then(|c| std::str::from_utf8(&bytes[start + 1..start + c]).ok());
+                let n: usize = n.and_then(|n| n.parse().ok()).ok_or("Bad literal")?;
+                let from = start + close.unwrap_or(0) + 3;
+                if bytes.get(from - 2..from) != Some(b"\r\n") || bytes.len() < from + n {
+                    return Err("Bad literal".into());
                 }
-                _ => {}
+                *pos = from + n;
+                Value::Str(String::from_utf8_lossy(&bytes[from..from + n]).into_owned())
             }
-            self.pos += 1;
-        }
-        if in_brackets {
-            return Err("Missing ]".into());
-        }
-        Ok(Value::Atom(
-            String::from_utf8_lossy(&self.bytes[start..self.pos]).into_owned(),
-        ))
+            Some(_) => {
+                let mut brackets = false;
+                while let Some(&c) = bytes.get(*pos) {
+                    match c {
+                        b'[' | b']' => brackets = c == b'[',
+                        b' ' | b'(' | b')' if !brackets => break,
+                        b'(' | b')' | b' ' => {}
+                        b'"' | b'{' | 0..=31 | 127.. => return Err("Bad character in atom".into()),
+                        _ => {}
+                    }
+                    *pos += 1;
+                }
+                if brackets || *pos == start {
+                    return Err("Bad atom".into());
+                }
+                Value::Atom(String::from_utf8_lossy(&bytes[start..*pos]).into_owned())
+            }
+        };
+        values.push(value);
     }
 }
 
 /// What reading a command gave.
 enum Input {
     Command(Vec<u8>),
-    /// A literal over [`MAX_LITERAL`] was announced; the command so far (for its tag).
+    /// A literal would make the command longer than [`MAX_COMMAND`]; the command so far, for its tag.
     TooBig(Vec<u8>),
     TooLong,
     Closed,
@@ -195,14 +165,11 @@ async fn read_command(conn: &mut LineConn) -> io::Result<Input> {
             Line::TimedOut => return Ok(Input::TimedOut),
         };
         command.extend_from_slice(line.as_bytes());
-        let size = line
-            .strip_suffix('}')
-            .and_then(|l| l.rsplit_once('{'))
-            .and_then(|(_, n)| n.parse::<usize>().ok());
-        let Some(size) = size else {
+        let size = line.strip_suffix('}').and_then(|l| l.rsplit_once('{'));
+        let Some(size) = size.and_then(|(_, n)| n.parse::<usize>().ok()) else {
             return Ok(Input::Command(command));
         };
-        if command.len() + size > MAX_LITERAL {
+        if command.len() + size > MAX_COMMAND {
             return Ok(Input::TooBig(command));
         }
         conn.send_line("+ Ready for literal data").await?;
@@ -217,9 +184,9 @@ async fn read_command(conn: &mut LineConn) -> io::Result<Input> {
 /// The mailbox a session has selected.
 struct Selected {
     read_only: bool,
-    /// UID of each message number (number = index + 1), as this session was told.
+    /// The UID of each message number (number = index + 1), as this session was told.
     uids: Vec<u32>,
-    /// Messages that are `\Recent` for this session.
+    /// The messages that are `\Recent` for this session.
     recent: Vec<u32>,
 }
 
@@ -235,10 +202,8 @@ type Status = Result<String, String>;
 
 pub async fn serve(socket: TcpStream, context: Context) -> io::Result<()> {
     let mut conn = LineConn::new(socket, context.idle_timeout);
-    conn.send_line(&format!(
-        "* OK [CAPABILITY {CAPABILITY}] lab IMAP4rev1 server ready, log in as learner / learner"
-    ))
-    .await?;
+    let greeting = format!("* OK [CAPABILITY {CAPABILITY}] lab IMAP4rev1 server ready");
+    conn.send_line(&greeting).await?;
     let mut session = Session {
         context,
         logged_in: false,
@@ -249,8 +214,8 @@ pub async fn serve(socket: TcpStream, context: Context) -> io::Result<()> {
         let command = match read_command(&mut conn).await? {
             Input::Command(command) => command,
             Input::TooBig(command) => {
-                let tag = String::from_utf8_lossy(&command);
-                let tag = tag.split(' ').next().unwrap_or("*");
+                let command = String::from_utf8_lossy(&command);
+                let tag = command.split(' ').next().unwrap_or("*");
                 conn.send_line(&format!("{tag} BAD Literal too big"))
                     .await?;
                 continue;
@@ -262,94 +227,68 @@ pub async fn serve(socket: TcpStream, context: Context) -> io::Result<()> {
             Input::Closed => return Ok(()),
             Input::TimedOut => return conn.send_line("* BYE Autologout; idle for too long").await,
         };
-        let mut out = Vec::new();
-        let Some(space) = command.iter().position(|&b| b == b' ') else {
+        let space = command
+            .iter()
+            .position(|&b| b == b' ')
+            .unwrap_or(command.len());
+        let tag = String::from_utf8_lossy(&command[..space]).into_owned();
+        let bad_tag = |b: u8| b"(){%*\"\\+".contains(&b) || b <= b' ' || b > 126;
+        if tag.is_empty() || tag.bytes().any(bad_tag) || space == command.len() {
             conn.send_line("* BAD Expected a tag and a command").await?;
             continue;
-        };
-        let tag = String::from_utf8_lossy(&command[..space]).into_owned();
-        if tag.is_empty()
-            || tag
-                .bytes()
-                .any(|b| b"(){%*\"\\+".contains(&b) || b <= b' ' || b > 126)
-        {
-            conn.send_line("* BAD Invalid tag").await?;
-            continue;
         }
-        let mut parser = Parser {
-            bytes: &command[space + 1..],
-            pos: 0,
-        };
-        let status = match parser.values(0) {
-            Ok(args) if args.is_empty() => Err("Missing command".into()),
-            Ok(mut args) => match args.remove(0).atom() {
-                Ok(verb) => session.run(&mut out, &verb, args),
-                Err(_) => Err("Command must be an atom".into()),
-            },
-            Err(why) => Err(why),
-        };
-        let status = match status {
-            Ok(status) => status,
-            Err(why) => format!("BAD {why}"),
-        };
-        out.extend_from_slice(format!("{tag} {status}\r\n").as_bytes());
-        let bye = out.starts_with(b"* BYE");
-        conn.send(&out).await?;
-        if bye {
+        let mut out = String::new();
+        let status = parse(&command[space + 1..], &mut 0, 0).and_then(|mut args| {
+            let verb = args.first().ok_or("Missing command")?.atom()?;
+            args.remove(0);
+            session.run(&mut out, &verb, args)
+        });
+        let status = status.unwrap_or_else(|why| format!("BAD {why}"));
+        out += &format!("{tag} {status}\r\n");
+        conn.send(out.as_bytes()).await?;
+        if out.starts_with("* BYE") {
             return Ok(());
         }
     }
 }
 
-fn put(out: &mut Vec<u8>, text: &str) {
-    out.extend_from_slice(text.as_bytes());
-}
-
 fn arity(args: &[Value], n: usize) -> Result<(), String> {
-    if args.len() == n {
-        Ok(())
-    } else {
-        Err(format!("Expected {n} arguments"))
+    match args.len() == n {
+        true => Ok(()),
+        false => Err(format!("Expected {n} arguments")),
     }
 }
 
-fn is_inbox(name: &str) -> bool {
-    name.eq_ignore_ascii_case("INBOX")
+fn is_inbox(name: &Value) -> Result<bool, String> {
+    Ok(name.text()?.eq_ignore_ascii_case("INBOX"))
 }
 
+const NO_SUCH_MAILBOX: &str = "NO [TRYCREATE] No such mailbox; the lab has only INBOX";
+
 impl Session {
-    fn run(&mut self, out: &mut Vec<u8>, verb: &str, args: Vec<Value>) -> Status {
+    fn run(&mut self, out: &mut String, verb: &str, args: Vec<Value>) -> Status {
         let any = matches!(verb, "CAPABILITY" | "NOOP" | "LOGOUT");
         let unauthenticated = matches!(verb, "LOGIN" | "AUTHENTICATE" | "STARTTLS");
         let selected = matches!(
             verb,
-            "CHECK"
-                | "CLOSE"
-                | "UNSELECT"
-                | "EXPUNGE"
-                | "SEARCH"
-                | "FETCH"
-                | "STORE"
-                | "COPY"
-                | "UID"
+            "CHECK" | "CLOSE" | "UNSELECT" | "EXPUNGE" | "SEARCH" | "FETCH" | "STORE" | "UID"
         );
         if !any && !unauthenticated && !self.logged_in {
             return Err("Log in first".into());
-        }
-        if unauthenticated && self.logged_in {
+        } else if unauthenticated && self.logged_in {
             return Err("Already logged in".into());
-        }
-        if selected && self.selected.is_none() {
+        } else if selected && self.selected.is_none() {
             return Err("No mailbox selected".into());
         }
+        let no_args = arity(&args, 0);
         let status = match verb {
-            "CAPABILITY" => arity(&args, 0).map(|()| {
-                put(out, &format!("* CAPABILITY {CAPABILITY}\r\n"));
+            "CAPABILITY" => no_args.map(|()| {
+                *out += &format!("* CAPABILITY {CAPABILITY}\r\n");
                 "OK CAPABILITY completed".into()
             }),
-            "NOOP" | "CHECK" => arity(&args, 0).map(|()| format!("OK {verb} completed")),
-            "LOGOUT" => arity(&args, 0).map(|()| {
-                put(out, "* BYE lab IMAP4rev1 server logging out\r\n");
+            "NOOP" | "CHECK" => no_args.map(|()| format!("OK {verb} completed")),
+            "LOGOUT" => no_args.map(|()| {
+                *out += "* BYE lab IMAP4rev1 server logging out\r\n";
                 "OK LOGOUT completed".into()
             }),
             "LOGIN" => self.login(out, &args),
@@ -362,24 +301,23 @@ impl Session {
             "LIST" | "LSUB" => list(out, verb, &args),
             "STATUS" => self.status(out, &args),
             "APPEND" => self.append(&args),
-            "CLOSE" | "UNSELECT" => arity(&args, 0).map(|()| {
-                if let Some(selected) = self.selected.take() {
-                    if verb == "CLOSE" && !selected.read_only {
-                        let mut mailbox = self.context.state.mail.lock();
-                        let gone = deleted(&mailbox, &selected.uids);
-                        mailbox.remove(&gone);
-                    }
+            "CLOSE" | "UNSELECT" => no_args.map(|()| {
+                let selected = self.selected.take();
+                if let Some(selected) = selected.filter(|s| verb == "CLOSE" && !s.read_only) {
+                    let mut mailbox = self.context.state.mail.lock();
+                    let gone = deleted(&mailbox, &selected.uids);
+                    mailbox.remove(&gone);
                 }
                 format!("OK {verb} completed")
             }),
-            "EXPUNGE" => arity(&args, 0).and_then(|()| self.expunge(out)),
-            "SEARCH" | "FETCH" | "STORE" | "COPY" => self.message_command(out, verb, &args, false),
+            "EXPUNGE" => no_args.and_then(|()| self.expunge(out)),
+            "SEARCH" | "FETCH" | "STORE" => self.message_command(out, verb, &args, false),
             "UID" => match args.split_first() {
                 Some((sub, rest)) => match sub.atom()?.as_str() {
-                    sub @ ("SEARCH" | "FETCH" | "STORE" | "COPY") => {
+                    sub @ ("SEARCH" | "FETCH" | "STORE") => {
                         self.message_command(out, sub, rest, true)
                     }
-                    _ => Err("Unknown UID command".into()),
+                    sub => Err(format!("Unknown or unsupported command UID {sub}")),
                 },
                 None => Err("UID needs a command".into()),
             },
@@ -390,7 +328,7 @@ impl Session {
         status
     }
 
-    fn login(&mut self, out: &mut Vec<u8>, args: &[Value]) -> Status {
+    fn login(&mut self, out: &mut String, args: &[Value]) -> Status {
         arity(args, 2)?;
         if mailbox::check_login(args[0].text()?, args[1].text()?) {
             self.logged_in = true;
@@ -398,119 +336,100 @@ impl Session {
         }
         self.failures += 1;
         if self.failures >= MAX_LOGIN_FAILURES {
-            put(out, "* BYE Too many failed logins\r\n");
+            *out += "* BYE Too many failed logins\r\n";
         }
         Ok("NO [AUTHENTICATIONFAILED] Invalid credentials (try learner / learner)".into())
     }
 
-    fn select(&mut self, out: &mut Vec<u8>, read_only: bool, args: &[Value]) -> Status {
+    fn select(&mut self, out: &mut String, read_only: bool, args: &[Value]) -> Status {
         arity(args, 1)?;
-        // A failed SELECT still leaves the previous mailbox (RFC 3501 6.3.1).
+        // Even a failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
         self.selected = None;
-        if !is_inbox(args[0].text()?) {
-            return Ok("NO [NONEXISTENT] No such mailbox; the lab has only INBOX".into());
+        if !is_inbox(&args[0])? {
+            return Ok(NO_SUCH_MAILBOX.into());
         }
         let mut mailbox = self.context.state.mail.lock();
         let uids: Vec<u32> = mailbox.messages.iter().map(|m| m.uid).collect();
         let mut recent = Vec::new();
         for message in mailbox.messages.iter_mut().filter(|m| m.recent) {
-            // EXAMINE changes nothing, not even who has seen a message as new.
+            // EXAMINE changes nothing, not even whether a message is new.
             message.recent = read_only;
             recent.push(message.uid);
         }
-        put(out, &format!("* FLAGS ({FLAGS})\r\n"));
-        put(
-            out,
-            &format!("* {} EXISTS\r\n* {} RECENT\r\n", uids.len(), recent.len()),
-        );
+        *out += &format!("* FLAGS ({FLAGS})\r\n* {} EXISTS\r\n", uids.len());
+        *out += &format!("* {} RECENT\r\n", recent.len());
         if let Some(i) = mailbox
             .messages
             .iter()
             .position(|m| m.flags & mailbox::SEEN == 0)
         {
-            put(
-                out,
-                &format!("* OK [UNSEEN {}] First unseen message\r\n", i + 1),
-            );
+            *out += &format!("* OK [UNSEEN {}] First unseen message\r\n", i + 1);
         }
-        put(
-            out,
-            &format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", mailbox.uid_validity),
+        *out += &format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", mailbox.uid_validity);
+        *out += &format!(
+            "* OK [UIDNEXT {}] Predicted next UID\r\n",
+            mailbox.uid_next()
         );
-        put(
-            out,
-            &format!(
-                "* OK [UIDNEXT {}] Predicted next UID\r\n",
-                mailbox.uid_next()
-            ),
-        );
-        let permanent = if read_only { "" } else { FLAGS };
-        put(
-            out,
-            &format!("* OK [PERMANENTFLAGS ({permanent})] Limited\r\n"),
-        );
-        drop(mailbox);
+        let (permanent, mode) = match read_only {
+            true => ("", "READ-ONLY"),
+            false => (FLAGS, "READ-WRITE"),
+        };
+        *out += &format!("* OK [PERMANENTFLAGS ({permanent})] Flags kept\r\n");
         self.selected = Some(Selected {
             read_only,
             uids,
             recent,
         });
-        let (mode, verb) = match read_only {
-            true => ("READ-ONLY", "EXAMINE"),
-            false => ("READ-WRITE", "SELECT"),
-        };
-        Ok(format!("OK [{mode}] {verb} completed"))
+        Ok(format!(
+            "OK [{mode}] {} completed",
+            ["SELECT", "EXAMINE"][read_only as usize]
+        ))
     }
 
-    fn status(&mut self, out: &mut Vec<u8>, args: &[Value]) -> Status {
+    fn status(&mut self, out: &mut String, args: &[Value]) -> Status {
         arity(args, 2)?;
         let Value::List(items) = &args[1] else {
             return Err("STATUS needs a list of items".into());
         };
-        if !is_inbox(args[0].text()?) {
-            return Ok("NO [NONEXISTENT] No such mailbox; the lab has only INBOX".into());
+        if !is_inbox(&args[0])? {
+            return Ok(NO_SUCH_MAILBOX.into());
         }
         let mailbox = self.context.state.mail.lock();
+        let count =
+            |test: fn(&Message) -> bool| mailbox.messages.iter().filter(|m| test(m)).count();
         let mut answer = Vec::new();
         for item in items {
             let item = item.atom()?;
             let value = match item.as_str() {
-                "MESSAGES" => mailbox.messages.len() as u32,
-                "RECENT" => mailbox.messages.iter().filter(|m| m.recent).count() as u32,
-                "UIDNEXT" => mailbox.uid_next(),
-                "UIDVALIDITY" => mailbox.uid_validity,
-                "UNSEEN" => mailbox
-                    .messages
-                    .iter()
-                    .filter(|m| m.flags & mailbox::SEEN == 0)
-                    .count() as u32,
+                "MESSAGES" => mailbox.messages.len(),
+                "RECENT" => count(|m| m.recent),
+                "UIDNEXT" => mailbox.uid_next() as usize,
+                "UIDVALIDITY" => mailbox.uid_validity as usize,
+                "UNSEEN" => count(|m| m.flags & mailbox::SEEN == 0),
                 _ => return Err(format!("Unknown STATUS item {item}")),
             };
             answer.push(format!("{item} {value}"));
         }
-        put(out, &format!("* STATUS INBOX ({})\r\n", answer.join(" ")));
+        *out += &format!("* STATUS INBOX ({})\r\n", answer.join(" "));
         Ok("OK STATUS completed".into())
     }
 
-    /// `APPEND mailbox [(flags)] [date] message`; the date is ignored (the message arrives now).
+    /// `APPEND mailbox [(flags)] [date] message`.
     fn append(&mut self, args: &[Value]) -> Status {
-        let (Some(name), Some(Value::Str(message)), true) =
-            (args.first(), args.last(), args.len() >= 2)
-        else {
-            return Err("Syntax: APPEND mailbox [(flags)] [date] {size}".into());
+        let syntax = || "Syntax: APPEND mailbox [(flags)] [date] {size}".to_string();
+        let [name, middle @ .., Value::Str(message)] = args else {
+            return Err(syntax());
         };
         let mut flags = 0;
-        for middle in &args[1..args.len() - 1] {
-            match middle {
+        for value in middle {
+            match value {
                 Value::List(list) => flags = parse_flags(list)?,
                 Value::Str(_) => {}
-                Value::Atom(_) => {
-                    return Err("Syntax: APPEND mailbox [(flags)] [date] {size}".into())
-                }
+                Value::Atom(_) => return Err(syntax()),
             }
         }
-        if !is_inbox(name.text()?) {
-            return Ok("NO [TRYCREATE] No such mailbox; the lab has only INBOX".into());
+        if !is_inbox(name)? {
+            return Ok(NO_SUCH_MAILBOX.into());
         }
         Ok(
             match self.context.state.mail.lock().deliver(message, flags) {
@@ -521,7 +440,7 @@ impl Session {
         )
     }
 
-    fn expunge(&mut self, out: &mut Vec<u8>) -> Status {
+    fn expunge(&mut self, out: &mut String) -> Status {
         self.sync(out, true);
         let Some(selected) = &mut self.selected else {
             return Err("No mailbox selected".into());
@@ -534,29 +453,29 @@ impl Session {
         mailbox.remove(&gone);
         for i in (0..selected.uids.len()).rev() {
             if gone.contains(&selected.uids[i]) {
-                put(out, &format!("* {} EXPUNGE\r\n", i + 1));
+                *out += &format!("* {} EXPUNGE\r\n", i + 1);
                 selected.uids.remove(i);
             }
         }
         Ok("OK EXPUNGE completed".into())
     }
 
-    /// Tells the client about other sessions' changes: new messages always, removed ones if `expunge`.
-    fn sync(&mut self, out: &mut Vec<u8>, expunge: bool) {
+    /// Tells the client of other sessions' changes: new messages always, removed ones if `expunge`.
+    fn sync(&mut self, out: &mut String, expunge: bool) {
         let Some(selected) = &mut self.selected else {
             return;
         };
         let mut mailbox = self.context.state.mail.lock();
-        if expunge {
-            for i in (0..selected.uids.len()).rev() {
-                if mailbox.get(selected.uids[i]).is_none() {
-                    put(out, &format!("* {} EXPUNGE\r\n", i + 1));
-                    selected.uids.remove(i);
-                }
+        for i in (0..selected.uids.len()).rev() {
+            if expunge && mailbox.get(selected.uids[i]).is_none() {
+                *out += &format!("* {} EXPUNGE\r\n", i + 1);
+                selected.uids.remove(i);
             }
         }
-        let last = selected.uids.last().copied().unwrap_or(0);
-        let before = selected.uids.len();
+        let (last, before) = (
+            selected.uids.last().copied().unwrap_or(0),
+            selected.uids.len(),
+        );
         for message in mailbox.messages.iter_mut().filter(|m| m.uid > last) {
             selected.uids.push(message.uid);
             if message.recent {
@@ -565,15 +484,15 @@ impl Session {
             }
         }
         if selected.uids.len() > before {
-            put(out, &format!("* {} EXISTS\r\n", selected.uids.len()));
-            put(out, &format!("* {} RECENT\r\n", selected.recent.len()));
+            *out += &format!("* {} EXISTS\r\n", selected.uids.len());
+            *out += &format!("* {} RECENT\r\n", selected.recent.len());
         }
     }
 
-    /// SEARCH, FETCH, STORE, COPY, by message number or (`uid`) by UID.
+    /// SEARCH, FETCH and STORE, by message number or (`uid`) by UID.
     fn message_command(
         &mut self,
-        out: &mut Vec<u8>,
+        out: &mut String,
         verb: &str,
         args: &[Value],
         uid: bool,
@@ -582,159 +501,119 @@ impl Session {
             return Err("No mailbox selected".into());
         };
         let mut mailbox = self.context.state.mail.lock();
-        let prefix = if uid { "UID " } else { "" };
+        let done = format!("OK {}{verb} completed", if uid { "UID " } else { "" });
         if verb == "SEARCH" {
             let mut args = args.iter().peekable();
-            if let Some(Value::Atom(a)) = args.peek() {
-                if a.eq_ignore_ascii_case("CHARSET") {
-                    args.next();
-                    let charset = args.next().ok_or("CHARSET needs a name")?.text()?;
-                    if !["US-ASCII", "UTF-8"]
-                        .iter()
-                        .any(|c| c.eq_ignore_ascii_case(charset))
-                    {
-                        return Ok("NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset".into());
-                    }
+            if args
+                .next_if(|a| a.atom().is_ok_and(|a| a == "CHARSET"))
+                .is_some()
+            {
+                let charset = args.next().ok_or("CHARSET needs a name")?.text()?;
+                if !["US-ASCII", "UTF-8"].contains(&charset.to_ascii_uppercase().as_str()) {
+                    return Ok("NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset".into());
                 }
             }
-            let mut keys = Vec::new();
+            let mut tests = Vec::new();
             while args.peek().is_some() {
-                keys.push(search_key(&mut args, selected, &mailbox, 0)?);
+                tests.push(search_key(&mut args, selected, 0)?);
             }
-            if keys.is_empty() {
+            if tests.is_empty() {
                 return Err("SEARCH needs a search key".into());
             }
-            let key = Key::And(keys);
-            put(out, "* SEARCH");
+            *out += "* SEARCH";
             for (i, &id) in selected.uids.iter().enumerate() {
                 let Some(message) = mailbox.get(id) else {
                     continue;
                 };
-                if key.matches(message, selected) {
-                    put(out, &format!(" {}", if uid { id } else { i as u32 + 1 }));
+                let recent = selected.recent.contains(&id);
+                if tests.iter().all(|test| test(message, recent)) {
+                    *out += &format!(" {}", if uid { id as usize } else { i + 1 });
                 }
             }
-            put(out, "\r\n");
-            return Ok(format!("OK {prefix}SEARCH completed"));
+            *out += "\r\n";
+            return Ok(done);
         }
-        let (Some(set), Some(rest)) = (args.first(), args.get(1..)) else {
+        let (Some(set), rest) = (args.first(), args.get(1..).unwrap_or_default()) else {
             return Err(format!("{verb} needs a message set"));
         };
         let indices = sequence(set.text()?, uid, &selected.uids, true)?;
-        match verb {
-            "FETCH" => {
-                arity(rest, 1)?;
-                let mut items = match &rest[0] {
-                    Value::List(list) => list
-                        .iter()
-                        .map(|v| fetch_item(&v.atom()?))
-                        .collect::<Result<Vec<_>, _>>()?,
-                    Value::Atom(a) => match a.to_ascii_uppercase().as_str() {
-                        "ALL" => vec![Item::Flags, Item::Date, Item::Size, Item::Envelope],
-                        "FAST" => vec![Item::Flags, Item::Date, Item::Size],
-                        "FULL" => {
-                            return Err("FULL needs BODY, which the lab does not support".into())
-                        }
-                        a => vec![fetch_item(a)?],
-                    },
-                    Value::Str(_) => return Err("Bad FETCH items".into()),
-                };
-                if uid && !items.contains(&Item::Uid) {
-                    items.insert(0, Item::Uid);
+        if verb == "FETCH" {
+            arity(rest, 1)?;
+            let mut items = match &rest[0] {
+                Value::List(list) => list.iter().map(fetch_item).collect::<Result<Vec<_>, _>>()?,
+                Value::Atom(a) if a.eq_ignore_ascii_case("FAST") => {
+                    vec![Item::Flags, Item::Date, Item::Size]
                 }
-                for i in indices {
-                    fetch(out, &mut mailbox, selected, i, &items);
-                }
-                Ok(format!("OK {prefix}FETCH completed"))
+                item => vec![fetch_item(item)?],
+            };
+            if uid && !items.contains(&Item::Uid) {
+                items.insert(0, Item::Uid);
             }
-            "STORE" => {
-                let (Some(what), Some(values)) = (rest.first(), rest.get(1..)) else {
-                    return Err("Syntax: STORE set +FLAGS (flags)".into());
-                };
-                let what = what.atom()?;
-                let silent = what.ends_with(".SILENT");
-                let mode = what.trim_end_matches(".SILENT");
-                let flags = match values {
-                    [Value::List(list)] => parse_flags(list)?,
-                    [] => return Err("STORE needs flags".into()),
-                    atoms => parse_flags(atoms)?,
-                };
-                if !["FLAGS", "+FLAGS", "-FLAGS"].contains(&mode) {
-                    return Err(format!("Unknown STORE item {what}"));
-                }
-                if selected.read_only {
-                    return Ok("NO [READ-ONLY] Mailbox is read-only".into());
-                }
-                for i in indices {
-                    let id = selected.uids[i];
-                    let Some(message) = mailbox.get_mut(id) else {
-                        continue;
-                    };
-                    message.flags = match mode {
-                        "FLAGS" => flags,
-                        "+FLAGS" => message.flags | flags,
-                        _ => message.flags & !flags,
-                    };
-                    if !silent {
-                        let uid_item = if uid {
-                            format!("UID {id} ")
-                        } else {
-                            String::new()
-                        };
-                        let flags = flag_list(message.flags, selected.recent.contains(&id));
-                        put(
-                            out,
-                            &format!("* {} FETCH ({uid_item}FLAGS ({flags}))\r\n", i + 1),
-                        );
-                    }
-                }
-                Ok(format!("OK {prefix}STORE completed"))
+            for i in indices {
+                fetch(out, &mut mailbox, selected, i, &items);
             }
-            _ => {
-                arity(rest, 1)?;
-                if !is_inbox(rest[0].text()?) {
-                    return Ok("NO [TRYCREATE] No such mailbox; the lab has only INBOX".into());
-                }
-                let copies: Vec<_> = indices
-                    .iter()
-                    .filter_map(|&i| mailbox.get(selected.uids[i]))
-                    .map(|m| (m.text.clone(), m.flags))
-                    .collect();
-                let size: usize = copies.iter().map(|(text, _)| text.len()).sum();
-                if mailbox.messages.len() + copies.len() > mailbox::MAX_MESSAGES
-                    || mailbox.bytes() + size > mailbox::MAX_BYTES
-                {
-                    return Ok("NO [OVERQUOTA] Mailbox full".into());
-                }
-                for (text, flags) in copies {
-                    let _ = mailbox.deliver(&text, flags);
-                }
-                Ok(format!("OK {prefix}COPY completed"))
+            return Ok(done);
+        }
+        let [what, values @ ..] = rest else {
+            return Err("Syntax: STORE set +FLAGS (flags)".into());
+        };
+        let what = what.atom()?;
+        let mode = what.trim_end_matches(".SILENT");
+        let flags = match values {
+            [Value::List(list)] => parse_flags(list)?,
+            [] => return Err("STORE needs flags".into()),
+            atoms => parse_flags(atoms)?,
+        };
+        if !["FLAGS", "+FLAGS", "-FLAGS"].contains(&mode) {
+            return Err(format!("Unknown STORE item {what}"));
+        }
+        if selected.read_only {
+            return Ok("NO [READ-ONLY] Mailbox is read-only".into());
+        }
+        for i in indices {
+            let id = selected.uids[i];
+            let Some(message) = mailbox.get_mut(id) else {
+                continue;
+            };
+            message.flags = match mode {
+                "FLAGS" => flags,
+                "+FLAGS" => message.flags | flags,
+                _ => message.flags & !flags,
+            };
+            if !what.ends_with(".SILENT") {
+                let uid = if uid {
+                    format!("UID {id} ")
+                } else {
+                    String::new()
+                };
+                let flags = flag_list(message.flags, selected.recent.contains(&id));
+                *out += &format!("* {} FETCH ({uid}FLAGS ({flags}))\r\n", i + 1);
             }
         }
+        Ok(done)
     }
 }
 
 /// UIDs of the messages in `uids` that are marked `\Deleted`.
 fn deleted(mailbox: &Mailbox, uids: &[u32]) -> Vec<u32> {
-    let marked = |&uid: &u32| {
+    let marked = |uid: &&u32| {
         mailbox
-            .get(uid)
+            .get(**uid)
             .is_some_and(|m| m.flags & mailbox::DELETED != 0)
     };
-    uids.iter().copied().filter(marked).collect()
+    uids.iter().filter(marked).copied().collect()
 }
 
 /// `LIST reference pattern` / `LSUB`: INBOX is the only mailbox, and always subscribed.
-fn list(out: &mut Vec<u8>, verb: &str, args: &[Value]) -> Status {
+fn list(out: &mut String, verb: &str, args: &[Value]) -> Status {
     arity(args, 2)?;
-    let pattern = format!("{}{}", args[0].text()?, args[1].text()?);
+    let pattern = format!("{}{}", args[0].text()?, args[1].text()?).to_ascii_uppercase();
     if args[1].text()?.is_empty() {
         if verb == "LIST" {
-            put(out, "* LIST (\\Noselect) \"/\" \"\"\r\n");
+            *out += "* LIST (\\Noselect) \"/\" \"\"\r\n";
         }
-    } else if matches_pattern(b"INBOX", pattern.to_ascii_uppercase().as_bytes()) {
-        put(out, &format!("* {verb} (\\HasNoChildren) \"/\" INBOX\r\n"));
+    } else if matches_pattern(b"INBOX", pattern.as_bytes()) {
+        *out += &format!("* {verb} (\\HasNoChildren) \"/\" INBOX\r\n");
     }
     Ok(format!("OK {verb} completed"))
 }
@@ -753,28 +632,22 @@ fn matches_pattern(name: &[u8], pattern: &[u8]) -> bool {
 /// The indices (into `uids`) named by a sequence set like `1,3:5,7:*`, ascending. Message numbers past
 /// the end are an error when `strict` (FETCH, STORE); UIDs that do not exist are simply not there.
 fn sequence(set: &str, uid: bool, uids: &[u32], strict: bool) -> Result<Vec<usize>, String> {
-    let largest = if uid {
-        uids.last().copied().unwrap_or(0)
-    } else {
-        uids.len() as u32
+    let largest = match uid {
+        true => uids.last().copied().unwrap_or(0),
+        false => uids.len() as u32,
     };
-    let number = |s: &str| -> Result<u32, String> {
-        if s == "*" {
-            return Ok(largest);
-        }
-        match s.parse::<u32>() {
-            Ok(n) if n >= 1 && (uid || !strict || n <= largest) => Ok(n),
-            _ => Err(format!("Invalid message number or set: {set}")),
-        }
+    let number = |s: &str| match s.parse::<u32>() {
+        _ if s == "*" => Ok(largest),
+        Ok(n) if n >= 1 && (uid || !strict || n <= largest) => Ok(n),
+        _ => Err(format!("Invalid message set {set}")),
     };
     let mut found = vec![false; uids.len()];
     for part in set.split(',') {
         let (a, b) = part.split_once(':').unwrap_or((part, part));
         let (a, b) = (number(a)?, number(b)?);
-        let (low, high) = (a.min(b), a.max(b));
         for (i, &id) in uids.iter().enumerate() {
             let n = if uid { id } else { i as u32 + 1 };
-            found[i] |= n >= low && n <= high;
+            found[i] |= a.min(b) <= n && n <= a.max(b);
         }
     }
     Ok((0..uids.len()).filter(|&i| found[i]).collect())
@@ -783,28 +656,25 @@ fn sequence(set: &str, uid: bool, uids: &[u32], strict: bool) -> Result<Vec<usiz
 /// Flags from a list of atoms; `\Recent` is ignored (no client may set it).
 fn parse_flags(values: &[Value]) -> Result<Flags, String> {
     let mut flags = 0;
-    for value in values {
-        let name = value.atom()?;
-        if name == "\\RECENT" {
-            continue;
-        }
-        let Some((bit, _)) = mailbox::FLAG_NAMES
+    for name in values.iter().map(Value::atom) {
+        let name = name?;
+        let known = mailbox::FLAG_NAMES
             .iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(&name))
-        else {
-            return Err(format!("Unknown flag {name}; the lab keeps only {FLAGS}"));
-        };
-        flags |= bit;
+            .find(|(_, n)| n.eq_ignore_ascii_case(&name));
+        match known {
+            Some((bit, _)) => flags |= bit,
+            None if name == "\\RECENT" => {}
+            None => return Err(format!("Unknown flag {name}; the lab keeps only {FLAGS}")),
+        }
     }
     Ok(flags)
 }
 
 fn flag_list(flags: Flags, recent: bool) -> String {
-    let mut names: Vec<&str> = mailbox::FLAG_NAMES
+    let names = mailbox::FLAG_NAMES
         .iter()
-        .filter(|(bit, _)| flags & bit != 0)
-        .map(|(_, name)| *name)
-        .collect();
+        .filter(|(bit, _)| flags & bit != 0);
+    let mut names: Vec<&str> = names.map(|(_, name)| *name).collect();
     if recent {
         names.push("\\Recent");
     }
@@ -818,91 +688,59 @@ enum Item {
     Uid,
     Date,
     Size,
-    Envelope,
-    Rfc822,
-    Rfc822Header,
-    Rfc822Text,
-    Body {
-        peek: bool,
-        section: Section,
-        partial: Option<(usize, usize)>,
-    },
+    /// RFC822 and BODY[..] items: the name to answer with, the part, and whether it sets `\Seen`.
+    Part(String, Part, bool),
 }
 
 #[derive(Debug, PartialEq)]
-enum Section {
+enum Part {
     All,
     Header,
     Text,
-    Fields { not: bool, names: Vec<String> },
+    Fields(Vec<String>),
 }
 
-fn fetch_item(name: &str) -> Result<Item, String> {
-    let name = name.to_ascii_uppercase();
-    Ok(match name.as_str() {
-        "FLAGS" => Item::Flags,
-        "UID" => Item::Uid,
-        "INTERNALDATE" => Item::Date,
-        "RFC822.SIZE" => Item::Size,
-        "ENVELOPE" => Item::Envelope,
-        "RFC822" => Item::Rfc822,
-        "RFC822.HEADER" => Item::Rfc822Header,
-        "RFC822.TEXT" => Item::Rfc822Text,
+fn fetch_item(value: &Value) -> Result<Item, String> {
+    let name = value.atom()?;
+    let part = |name: &str, part, seen| Ok(Item::Part(name.to_string(), part, seen));
+    let section = match name.as_str() {
+        "FLAGS" => return Ok(Item::Flags),
+        "UID" => return Ok(Item::Uid),
+        "INTERNALDATE" => return Ok(Item::Date),
+        "RFC822.SIZE" => return Ok(Item::Size),
+        "RFC822" => return part("RFC822", Part::All, true),
+        "RFC822.HEADER" => return part("RFC822.HEADER", Part::Header, false),
+        "RFC822.TEXT" => return part("RFC822.TEXT", Part::Text, true),
+        _ => name
+            .strip_prefix("BODY[")
+            .or(name.strip_prefix("BODY.PEEK[")),
+    };
+    let seen = name.starts_with("BODY[");
+    let Some(section) = section.and_then(|s| s.strip_suffix(']')) else {
+        return Err(format!("Unknown or unsupported FETCH item {name}"));
+    };
+    let answer = format!("BODY[{section}]");
+    match section {
+        "" => part(&answer, Part::All, seen),
+        "HEADER" => part(&answer, Part::Header, seen),
+        "TEXT" => part(&answer, Part::Text, seen),
         _ => {
-            let (peek, rest) = match (name.strip_prefix("BODY.PEEK["), name.strip_prefix("BODY[")) {
-                (Some(rest), _) => (true, rest),
-                (None, Some(rest)) => (false, rest),
-                _ => return Err(format!("Unknown or unsupported FETCH item {name}")),
-            };
-            let (section, partial) = rest.split_once(']').ok_or("Missing ]")?;
-            let partial = match partial {
-                "" => None,
-                p => {
-                    let (offset, count) = p
-                        .strip_prefix('<')
-                        .and_then(|p| p.strip_suffix('>'))
-                        .and_then(|p| p.split_once('.'))
-                        .ok_or("Bad partial, expected <offset.count>")?;
-                    let parse = |n: &str| n.parse::<usize>().map_err(|_| "Bad partial number");
-                    Some((parse(offset)?, parse(count)?))
-                }
-            };
-            let section = match section.split_once(' ') {
-                None if section.is_empty() => Section::All,
-                None if section == "HEADER" => Section::Header,
-                None if section == "TEXT" => Section::Text,
-                Some((kind @ ("HEADER.FIELDS" | "HEADER.FIELDS.NOT"), names)) => {
-                    let names = names
-                        .trim()
-                        .strip_prefix('(')
-                        .and_then(|n| n.strip_suffix(')'))
-                        .ok_or("Header field names must be a list")?;
-                    let names: Vec<String> = names
-                        .split_whitespace()
-                        .map(|n| n.trim_matches('"').to_string())
-                        .collect();
-                    if names.is_empty() {
-                        return Err("Empty header field list".into());
-                    }
-                    Section::Fields {
-                        not: kind.ends_with(".NOT"),
-                        names,
-                    }
-                }
-                _ => return Err(format!("Unsupported section [{section}]")),
-            };
-            Item::Body {
-                peek,
-                section,
-                partial,
-            }
+            let names = section
+                .strip_prefix("HEADER.FIELDS (")
+                .and_then(|s| s.strip_suffix(')'));
+            let names: Vec<String> = names
+                .ok_or(format!("Unsupported section [{section}]"))?
+                .split_whitespace()
+                .map(|n| n.trim_matches('"').to_string())
+                .collect();
+            part(&answer, Part::Fields(names), seen)
         }
-    })
+    }
 }
 
 /// Writes one `* n FETCH (...)` for the message at `index`; a message gone meanwhile is skipped.
 fn fetch(
-    out: &mut Vec<u8>,
+    out: &mut String,
     mailbox: &mut Mailbox,
     selected: &Selected,
     index: usize,
@@ -912,356 +750,143 @@ fn fetch(
     let Some(message) = mailbox.get_mut(uid) else {
         return;
     };
-    let text = message.text.clone();
-    let (header, body) = mailbox::split(&text);
-    let reads = |item: &Item| {
-        matches!(
-            item,
-            Item::Rfc822 | Item::Rfc822Text | Item::Body { peek: false, .. }
-        )
-    };
     let mut items: Vec<&Item> = items.iter().collect();
-    if !selected.read_only && items.iter().any(|i| reads(i)) && message.flags & mailbox::SEEN == 0 {
+    let reads = items.iter().any(|i| matches!(i, Item::Part(_, _, true)));
+    if reads && !selected.read_only && message.flags & mailbox::SEEN == 0 {
         message.flags |= mailbox::SEEN;
         // The client learns of the flag it did not set itself (RFC 3501 6.4.5).
         if !items.contains(&&Item::Flags) {
             items.push(&Item::Flags);
         }
     }
-    let recent = selected.recent.contains(&uid);
-    put(out, &format!("* {} FETCH (", index + 1));
-    for (n, item) in items.iter().enumerate() {
-        if n > 0 {
-            put(out, " ");
-        }
-        match item {
-            Item::Flags => put(
-                out,
-                &format!("FLAGS ({})", flag_list(message.flags, recent)),
-            ),
-            Item::Uid => put(out, &format!("UID {uid}")),
-            Item::Date => put(
-                out,
-                &format!("INTERNALDATE \"{}\"", mailbox::imap_date(message.arrived)),
-            ),
-            Item::Size => put(out, &format!("RFC822.SIZE {}", text.len())),
-            Item::Envelope => {
-                put(out, "ENVELOPE ");
-                envelope(out, &text);
+    let text = &message.text;
+    let (header, body) = mailbox::split(text);
+    let mut answers = Vec::new();
+    for item in items {
+        answers.push(match item {
+            Item::Flags => {
+                let flags = flag_list(message.flags, selected.recent.contains(&uid));
+                format!("FLAGS ({flags})")
             }
-            Item::Rfc822 => literal(out, "RFC822", text.as_bytes()),
-            Item::Rfc822Header => literal(out, "RFC822.HEADER", header.as_bytes()),
-            Item::Rfc822Text => literal(out, "RFC822.TEXT", body.as_bytes()),
-            Item::Body {
-                section, partial, ..
-            } => {
-                let (name, content) = match section {
-                    Section::All => (String::new(), text.to_string()),
-                    Section::Header => ("HEADER".into(), header.to_string()),
-                    Section::Text => ("TEXT".into(), body.to_string()),
-                    Section::Fields { not, names } => {
-                        let wanted = |f: &&str| {
-                            names
-                                .iter()
-                                .any(|n| n.eq_ignore_ascii_case(mailbox::field_name(f)))
-                                != *not
-                        };
-                        let kind = if *not {
-                            "HEADER.FIELDS.NOT"
-                        } else {
-                            "HEADER.FIELDS"
-                        };
-                        let picked: String =
-                            mailbox::fields(header).into_iter().filter(wanted).collect();
-                        (format!("{kind} ({})", names.join(" ")), picked + "\r\n")
+            Item::Uid => format!("UID {uid}"),
+            Item::Date => format!("INTERNALDATE \"{}\"", mailbox::imap_date(message.arrived)),
+            Item::Size => format!("RFC822.SIZE {}", text.len()),
+            Item::Part(name, part, _) => {
+                let content = match part {
+                    Part::All => text.to_string(),
+                    Part::Header => header.to_string(),
+                    Part::Text => body.to_string(),
+                    Part::Fields(names) => {
+                        let name = |f: &&str| mailbox::field_name(f).to_ascii_uppercase();
+                        let fields = mailbox::fields(header).into_iter();
+                        let fields = fields.filter(|f| names.contains(&name(f)));
+                        fields.collect::<String>() + "\r\n"
                     }
                 };
-                let bytes = content.as_bytes();
-                match partial {
-                    None => literal(out, &format!("BODY[{name}]"), bytes),
-                    Some((offset, count)) => {
-                        let start = (*offset).min(bytes.len());
-                        let end = start.saturating_add(*count).min(bytes.len());
-                        literal(out, &format!("BODY[{name}]<{offset}>"), &bytes[start..end]);
-                    }
-                }
+                format!("{name} {{{}}}\r\n{content}", content.len())
             }
-        }
-    }
-    put(out, ")\r\n");
-}
-
-fn literal(out: &mut Vec<u8>, name: &str, bytes: &[u8]) {
-    put(out, &format!("{name} {{{}}}\r\n", bytes.len()));
-    out.extend_from_slice(bytes);
-}
-
-/// An nstring: NIL, a quoted string, or a literal when the text has line ends, quotes or 8-bit bytes.
-fn string(out: &mut Vec<u8>, text: Option<&str>) {
-    match text {
-        None => put(out, "NIL"),
-        Some(t)
-            if t.bytes()
-                .all(|b| (b' '..127).contains(&b) && b != b'"' && b != b'\\') =>
-        {
-            put(out, &format!("\"{t}\""))
-        }
-        Some(t) => {
-            put(out, &format!("{{{}}}\r\n", t.len()));
-            put(out, t);
-        }
-    }
-}
-
-/// ENVELOPE: date, subject, from, sender, reply-to, to, cc, bcc, in-reply-to, message-id.
-fn envelope(out: &mut Vec<u8>, text: &str) {
-    let get = |name: &str| mailbox::field(text, name);
-    put(out, "(");
-    string(out, get("Date").as_deref());
-    put(out, " ");
-    string(out, get("Subject").as_deref());
-    let from = get("From");
-    for name in ["From", "Sender", "Reply-To", "To", "Cc", "Bcc"] {
-        put(out, " ");
-        // Sender and Reply-To default to From (RFC 3501 7.4.2).
-        let value = get(name).or_else(|| {
-            matches!(name, "Sender" | "Reply-To")
-                .then(|| from.clone())
-                .flatten()
         });
-        addresses(out, value.as_deref());
     }
-    put(out, " ");
-    string(out, get("In-Reply-To").as_deref());
-    put(out, " ");
-    string(out, get("Message-ID").as_deref());
-    put(out, ")");
+    *out += &format!("* {} FETCH ({})\r\n", index + 1, answers.join(" "));
 }
 
-/// An address list as `((name NIL mailbox host) ...)`; group syntax is not understood.
-fn addresses(out: &mut Vec<u8>, value: Option<&str>) {
-    let mut parts = Vec::new();
-    let (mut depth, mut quoted, mut start) = (0, false, 0);
-    let value = value.unwrap_or("");
-    for (i, c) in value.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '<' if !quoted => depth += 1,
-            '>' if !quoted => depth -= 1,
-            ',' if !quoted && depth == 0 => {
-                parts.push(&value[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&value[start..]);
-    let parts: Vec<&str> = parts
-        .into_iter()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    if parts.is_empty() {
-        return put(out, "NIL");
-    }
-    put(out, "(");
-    for part in parts {
-        let (name, address) = match part.rsplit_once('<') {
-            Some((name, address)) => (name.trim().trim_matches('"'), address.trim_end_matches('>')),
-            None => ("", part),
-        };
-        let (local, host) = address.rsplit_once('@').unwrap_or((address, ""));
-        put(out, "(");
-        string(out, (!name.is_empty()).then_some(name));
-        put(out, " NIL ");
-        string(out, Some(local));
-        put(out, " ");
-        string(out, (!host.is_empty()).then_some(host));
-        put(out, ")");
-    }
-    put(out, ")");
-}
-
-/// A SEARCH key.
-enum Key {
-    All,
-    /// Has (`true`) or lacks (`false`) the flags.
-    Flag(Flags, bool),
-    Recent(bool),
-    /// `NEW`: recent and not seen.
-    New,
-    Header(String, String),
-    Body(String),
-    Text(String),
-    Larger(usize),
-    Smaller(usize),
-    Uids(Vec<u32>),
-    Not(Box<Key>),
-    Or(Box<Key>, Box<Key>),
-    And(Vec<Key>),
-}
+/// A parsed SEARCH key: does a message (and is it `\Recent` here) match.
+type Test = Box<dyn Fn(&Message, bool) -> bool>;
 
 fn search_key<'a>(
     args: &mut impl Iterator<Item = &'a Value>,
     selected: &Selected,
-    mailbox: &Mailbox,
     depth: usize,
-) -> Result<Key, String> {
-    if depth > MAX_DEPTH {
-        return Err("Search keys nested too deep".into());
+) -> Result<Test, String> {
+    let key = args.next().ok_or("Missing search key")?.atom()?;
+    let mut text = || -> Result<String, String> {
+        let value = args.next().ok_or(format!("{key} needs an argument"))?;
+        Ok(value.text()?.to_lowercase())
+    };
+    let set = |set: &str, uid| -> Result<Test, String> {
+        let indices = sequence(set, uid, &selected.uids, false)?;
+        let uids: Vec<u32> = indices.into_iter().map(|i| selected.uids[i]).collect();
+        Ok(test(move |m, _| uids.contains(&m.uid)))
+    };
+    let flag = key.strip_prefix("UN").unwrap_or(&key);
+    let flag = mailbox::FLAG_NAMES
+        .iter()
+        .find(|(_, n)| n[1..].eq_ignore_ascii_case(flag));
+    if let Some(&(bit, _)) = flag {
+        let want = !key.starts_with("UN");
+        return Ok(test(move |m, _| (m.flags & bit != 0) == want));
     }
-    let mut next = |what: &str| args.next().ok_or(format!("{what} needs an argument"));
-    let key = match next("SEARCH")? {
-        Value::List(list) => {
-            let mut inner = list.iter();
-            let mut keys = Vec::new();
-            while let Some(key) = search_key_peek(&mut inner, selected, mailbox, depth)? {
-                keys.push(key);
-            }
-            return Ok(Key::And(keys));
-        }
-        Value::Str(_) => return Err("Expected a search key".into()),
-        Value::Atom(atom) => atom.to_ascii_uppercase(),
-    };
-    let uids_of =
-        |indices: Vec<usize>| Key::Uids(indices.iter().map(|&i| selected.uids[i]).collect());
-    let flag = |name: &str| {
-        mailbox::FLAG_NAMES
-            .iter()
-            .find(|(_, n)| n[1..].eq_ignore_ascii_case(name))
-            .map(|(b, _)| *b)
-    };
     Ok(match key.as_str() {
-        "ALL" => Key::All,
-        "NEW" => Key::New,
-        "OLD" => Key::Recent(false),
-        "RECENT" => Key::Recent(true),
-        "ANSWERED" | "DELETED" | "DRAFT" | "FLAGGED" | "SEEN" => {
-            Key::Flag(flag(key.as_str()).unwrap_or(0), true)
+        "ALL" => test(|_, _| true),
+        "RECENT" => test(|_, recent| recent),
+        "OLD" => test(|_, recent| !recent),
+        "NEW" => test(|m, recent| recent && m.flags & mailbox::SEEN == 0),
+        "FROM" | "TO" | "CC" | "SUBJECT" => {
+            let (needle, name) = (text()?, key.clone());
+            test(move |m, _| {
+                let value = mailbox::field(&m.text, &name).unwrap_or_default();
+                value.to_lowercase().contains(&needle)
+            })
         }
-        k @ ("UNANSWERED" | "UNDELETED" | "UNDRAFT" | "UNFLAGGED" | "UNSEEN") => {
-            Key::Flag(flag(&k[2..]).unwrap_or(0), false)
+        "BODY" | "TEXT" => {
+            let (needle, whole) = (text()?, key == "TEXT");
+            test(move |m, _| {
+                let text = if whole {
+                    &m.text[..]
+                } else {
+                    mailbox::split(&m.text).1
+                };
+                text.to_lowercase().contains(&needle)
+            })
         }
-        "FROM" | "TO" | "CC" | "BCC" | "SUBJECT" => {
-            Key::Header(key.clone(), next(&key)?.text()?.to_lowercase())
+        "UID" => set(&text()?, true)?,
+        "NOT" if depth < MAX_DEPTH => {
+            let inner = search_key(args, selected, depth + 1)?;
+            test(move |m, recent| !inner(m, recent))
         }
-        "HEADER" => {
-            let name = next(&key)?.text()?.to_string();
-            Key::Header(name, next(&key)?.text()?.to_lowercase())
-        }
-        "BODY" => Key::Body(next(&key)?.text()?.to_lowercase()),
-        "TEXT" => Key::Text(next(&key)?.text()?.to_lowercase()),
-        "LARGER" | "SMALLER" => {
-            let n = next(&key)?
-                .text()?
-                .parse()
-                .map_err(|_| format!("{key} needs a number"))?;
-            if key == "LARGER" {
-                Key::Larger(n)
-            } else {
-                Key::Smaller(n)
-            }
-        }
-        "KEYWORD" | "UNKEYWORD" => {
-            next(&key)?;
-            // No message has keywords in the lab.
-            if key == "KEYWORD" {
-                Key::Not(Box::new(Key::All))
-            } else {
-                Key::All
-            }
-        }
-        "UID" => uids_of(sequence(next(&key)?.text()?, true, &selected.uids, false)?),
-        "NOT" => Key::Not(Box::new(search_key(args, selected, mailbox, depth + 1)?)),
-        "OR" => {
-            let a = search_key(args, selected, mailbox, depth + 1)?;
-            Key::Or(
-                Box::new(a),
-                Box::new(search_key(args, selected, mailbox, depth + 1)?),
-            )
-        }
-        k if k.starts_with(|c: char| c.is_ascii_digit() || c == '*') => {
-            uids_of(sequence(k, false, &selected.uids, false)?)
-        }
+        k if k.starts_with(|c: char| c.is_ascii_digit() || c == '*') => set(k, false)?,
         k => return Err(format!("Unknown or unsupported search key {k}")),
     })
 }
 
-/// The next key of a parenthesised list, or `None` at its end.
-fn search_key_peek<'a>(
-    args: &mut std::slice::Iter<'a, Value>,
-    selected: &Selected,
-    mailbox: &Mailbox,
-    depth: usize,
-) -> Result<Option<Key>, String> {
-    if args.len() == 0 {
-        return Ok(None);
-    }
-    search_key(args, selected, mailbox, depth + 1).map(Some)
-}
-
-impl Key {
-    fn matches(&self, message: &mailbox::Message, selected: &Selected) -> bool {
-        let recent = selected.recent.contains(&message.uid);
-        match self {
-            Key::All => true,
-            Key::Flag(flags, has) => (message.flags & flags != 0) == *has,
-            Key::Recent(want) => recent == *want,
-            Key::New => recent && message.flags & mailbox::SEEN == 0,
-            Key::Header(name, needle) => mailbox::field(&message.text, name)
-                .is_some_and(|value| value.to_lowercase().contains(needle.as_str())),
-            Key::Body(needle) => mailbox::split(&message.text)
-                .1
-                .to_lowercase()
-                .contains(needle.as_str()),
-            Key::Text(needle) => message.text.to_lowercase().contains(needle.as_str()),
-            Key::Larger(n) => message.text.len() > *n,
-            Key::Smaller(n) => message.text.len() < *n,
-            Key::Uids(uids) => uids.contains(&message.uid),
-            Key::Not(key) => !key.matches(message, selected),
-            Key::Or(a, b) => a.matches(message, selected) || b.matches(message, selected),
-            Key::And(keys) => keys.iter().all(|k| k.matches(message, selected)),
-        }
-    }
+fn test(f: impl Fn(&Message, bool) -> bool + 'static) -> Test {
+    Box::new(f)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Vec<Value>, String> {
-        Parser {
-            bytes: text.as_bytes(),
-            pos: 0,
-        }
-        .values(0)
+    fn parsed(text: &str) -> Result<Vec<Value>, String> {
+        parse(text.as_bytes(), &mut 0, 0)
     }
 
     #[test]
     fn parses_arguments() {
         use Value::*;
-        assert_eq!(
-            parse("FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]<0.10>)"),
-            Ok(vec![
-                Atom("FETCH".into()),
-                Atom("1:*".into()),
-                List(vec![
-                    Atom("FLAGS".into()),
-                    Atom("BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]<0.10>".into())
-                ]),
-            ])
-        );
-        assert_eq!(
-            parse("LOGIN {7}\r\nlearner \"a \\\"b\\\\\""),
-            Ok(vec![
-                Atom("LOGIN".into()),
-                Str("learner".into()),
-                Str("a \"b\\".into())
-            ])
-        );
-        assert!(parse("LOGIN \"open").is_err());
-        assert!(parse("LOGIN {9}\r\nshort").is_err());
-        assert!(parse("X ((((((((((1))))))))))").is_err());
+        let fetch = "FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])";
+        let items = vec![
+            Atom("FLAGS".into()),
+            Atom("BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]".into()),
+        ];
+        let expected = vec![Atom("FETCH".into()), Atom("1:*".into()), List(items)];
+        assert_eq!(parsed(fetch), Ok(expected));
+        let login = "LOGIN {7}\r\nlearner \"a \\\"b\\\\\"";
+        let expected = vec![
+            Atom("LOGIN".into()),
+            Str("learner".into()),
+            Str("a \"b\\".into()),
+        ];
+        assert_eq!(parsed(login), Ok(expected));
+        for bad in [
+            "LOGIN \"open",
+            "LOGIN {9}\r\nshort",
+            "X ((((((((((1))))))))))",
+            "X (a",
+            "X a)",
+        ] {
+            assert!(parsed(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -1270,17 +895,16 @@ mod tests {
         assert_eq!(sequence("1", false, &uids, true), Ok(vec![0]));
         assert_eq!(sequence("2:*", false, &uids, true), Ok(vec![1, 2]));
         assert_eq!(sequence("*:1", false, &uids, true), Ok(vec![0, 1, 2]));
-        assert!(sequence("4", false, &uids, true).is_err());
         assert_eq!(sequence("4:7", true, &uids, true), Ok(vec![1]));
         assert_eq!(sequence("10:*", true, &uids, true), Ok(vec![2]));
-        assert!(sequence("0", false, &uids, true).is_err());
-        assert!(sequence("a", true, &uids, true).is_err());
+        for bad in ["4", "0", "a", "1:", ""] {
+            assert!(sequence(bad, false, &uids, true).is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn list_patterns() {
         assert!(matches_pattern(b"INBOX", b"*"));
-        assert!(matches_pattern(b"INBOX", b"%"));
         assert!(matches_pattern(b"INBOX", b"IN%"));
         assert!(!matches_pattern(b"INBOX", b"OUT*"));
     }
