@@ -35,11 +35,41 @@ pub fn root() -> PathBuf {
 /// A relay serving the real `www/` in this process.
 pub struct TestRelay {
     pub addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
+    /// Sent (or dropped) to shut the relay down; `None` once [`TestRelay::stop`] did.
+    stop: std::sync::Mutex<Option<oneshot::Sender<()>>>,
+    /// The relay's task: done once it shut down and let go of its port.
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<std::io::Result<()>>>>,
 }
 
 impl TestRelay {
     pub async fn start(flags: &[&str]) -> Result<TestRelay> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        TestRelay::serve(listener, flags)
+    }
+
+    /// A relay on `addr` (where another one just stopped): the page reconnects to it.
+    pub async fn start_at(addr: SocketAddr, flags: &[&str]) -> Result<TestRelay> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr} again"))?;
+        TestRelay::serve(listener, flags)
+    }
+
+    /// Shuts the relay down (every session gets its Goodbye) and waits until its port is free.
+    pub async fn stop(&self) -> Result<()> {
+        if let Some(stop) = self.stop.lock().expect("lock").take() {
+            let _ = stop.send(());
+        }
+        let task = self.task.lock().expect("lock").take();
+        if let Some(task) = task {
+            tokio::time::timeout(Duration::from_secs(15), task)
+                .await
+                .context("the relay took over 15 s to shut down")???;
+        }
+        Ok(())
+    }
+
+    fn serve(listener: TcpListener, flags: &[&str]) -> Result<TestRelay> {
         let www = root().join("www");
         let mut args = vec![
             "soket-relay".to_string(),
@@ -57,13 +87,16 @@ impl TestRelay {
             args.extend(["--port-range".into(), format!("{first}-{}", first + 99)]);
         }
         let config = Config::try_parse_from(&args)?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(Relay::new(config).serve(listener, async move {
+        let task = tokio::spawn(Relay::new(config).serve(listener, async move {
             let _ = stopped.await;
         }));
-        Ok(TestRelay { addr, _stop: stop })
+        Ok(TestRelay {
+            addr,
+            stop: std::sync::Mutex::new(Some(stop)),
+            task: std::sync::Mutex::new(Some(task)),
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -308,13 +341,14 @@ window.soket.ready.then(() => {
   const id = tests.next++;
   const entry = { stdout: '', stderr: '', pieces: [], result: null };
   const program = window.soket.run(name, source, {
-    stdin,
+    stdin: stdin ?? undefined,
     onOutput: (stream, text) => {
       entry[stream] += text;
       entry.pieces.push([stream, text, performance.now()]);
     },
   });
   entry.stop = program.stop;
+  entry.write = program.write;
   entry.done = program.done.then((r) => {
     entry.result = { ...r, pieces: entry.pieces, endedMs: performance.now() };
     return entry.result;
@@ -416,9 +450,9 @@ impl Page {
         Outcome::from_json(&value)
     }
 
-    /// Starts `source` as `name` and returns at once.
+    /// Starts `source` as `name` and returns at once. Its stdin is the console: see [`Page::write`].
     pub async fn start(&self, name: &str, source: &str) -> Result<Running> {
-        let args = vec![json!(name), json!(source), json!("")];
+        let args = vec![json!(name), json!(source), Value::Null];
         let id = self.browser.client.execute_async(START, args).await?;
         if let Some(error) = id.get("error") {
             bail!("window.soket.run failed: {error}");
@@ -427,6 +461,16 @@ impl Page {
             name: name.to_owned(),
             id,
         })
+    }
+
+    /// Types `text` into the console of `program`, as `p.write(text)` of `window.soket.run` does.
+    pub async fn write(&self, program: &Running, text: &str) -> Result<()> {
+        let script = "const [id, text] = arguments; window.soketTests.programs[id].write(text);";
+        self.browser
+            .client
+            .execute(script, vec![program.id.clone(), json!(text)])
+            .await?;
+        Ok(())
     }
 
     /// Waits for `program` to end by itself, for at most `within`; then stops it (exit code 130).

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use soket_e2e::{Outcome, Page, Running};
+use soket_e2e::{Outcome, Page, Running, TestRelay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -742,6 +742,67 @@ async fn name_lookups_create_connection_create_server_and_makefile() -> Result<(
              ('127.0.0.1', 7400) 127.0.0.1 5.0\n\
              'first line\\n'\n'second line\\n'\n'no newline'\n",
         )
+    })
+    .await
+}
+
+const BLOCKED_WHILE_THE_RELAY_GOES: &str = "\
+import socket
+
+s = socket.socket()
+s.bind(('', 7400))
+s.listen()
+print('waiting', flush=True)
+try:
+    s.accept()
+except OSError as e:
+    print('accept failed:', type(e).__name__, e.errno, e)
+try:
+    socket.create_connection(('lab', 7))
+except OSError as e:
+    print('connect failed:', e.errno)
+";
+
+const AFTER_THE_RELAY_CAME_BACK: &str = "\
+import socket
+
+with socket.create_connection(('lab', 7)) as s:
+    s.sendall(b'back again')
+    print(s.recv(100).decode())
+";
+
+#[tokio::test]
+async fn a_relay_that_goes_away_fails_blocked_calls_and_the_page_reconnects() -> Result<()> {
+    let page = Page::open().await?;
+    page.check(async |page| {
+        let server = page
+            .start("server.py", BLOCKED_WHILE_THE_RELAY_GOES)
+            .await?;
+        page.wait_listener(&server, 7400).await?;
+        page.relay.stop().await?;
+        // The blocked accept() fails with ENETDOWN and says why; so does every later call.
+        let out = page.finish(&server, Duration::from_secs(20)).await?;
+        ensure!(out.exit_code == 0, "{out}");
+        ensure!(
+            out.stdout
+                .contains("accept failed: OSError 100 [Errno 100] Network is down")
+                && out.stdout.contains("relay")
+                && out.stdout.ends_with("connect failed: 100\n"),
+            "{out}"
+        );
+        ensure!(
+            page.browser.text("relay-status").await? != "connected",
+            "the status still reads connected"
+        );
+        // A relay comes back on the same address: the page reconnects by itself, and programs work again.
+        let back = TestRelay::start_at(page.relay.addr, &[]).await?;
+        page.browser
+            .wait_text("relay-status", "connected", Duration::from_secs(30))
+            .await?;
+        let out = page.run("client.py", AFTER_THE_RELAY_CAME_BACK).await?;
+        ensure!(out.exit_code == 0 && out.stdout == "back again\n", "{out}");
+        drop(back);
+        Ok(())
     })
     .await
 }

@@ -526,6 +526,35 @@ fn a_lost_relay_fails_waiting_and_later_calls() {
 }
 
 #[test]
+fn a_listener_the_relay_lost_fails_accept_with_enetdown() {
+    let mut stack = stack();
+    let fd = stack.socket(7, Transport::Tcp);
+    stack.listen(fd, 5).expect("listen");
+    let stream = match frames(&mut stack).first() {
+        Some(Up::Bind { stream, .. }) => *stream,
+        other => panic!("{other:?}"),
+    };
+    stack
+        .handle(Down::Bound {
+            stream,
+            local: addr("0.0.0.0:7400"),
+        })
+        .expect("bound");
+    stack
+        .handle(Down::Listening {
+            stream,
+            public: "127.0.0.1:40001".into(),
+        })
+        .expect("listening");
+    let _ = stack.take_pending(fd);
+    assert!(matches!(stack.accept(fd), Err(Error::WouldBlock)));
+    stack.relay_lost("the relay is shutting down");
+    assert!(
+        matches!(stack.accept(fd), Err(Error::Errno(100, message)) if message.contains("shutting down"))
+    );
+}
+
+#[test]
 fn a_relay_that_breaks_the_protocol_is_caught() {
     let mut stack = stack();
     let fd = connected(&mut stack);
