@@ -219,8 +219,8 @@ pub fn crlf(text: &str) -> String {
 
 /// The header of a message (its blank line included) and its body.
 pub fn split(text: &str) -> (&str, &str) {
-    if text.starts_with("\r\n") {
-        return ("\r\n", &text[2..]);
+    if let Some(body) = text.strip_prefix("\r\n") {
+        return ("\r\n", body);
     }
     match text.find("\r\n\r\n") {
         Some(i) => text.split_at(i + 4),

@@ -78,7 +78,10 @@ pub async fn serve(socket: TcpStream, context: Context) -> io::Result<()> {
             None => (line.trim().to_ascii_uppercase(), ""),
         };
         let reply = match verb.as_str() {
-            "EHLO" | "HELO" if arg.is_empty() => "501 5.5.4 Syntax: EHLO hostname".to_string(),
+            // The name goes into the Received: header: no control characters.
+            "EHLO" | "HELO" if arg.is_empty() || arg.contains(char::is_control) => {
+                "501 5.5.4 Syntax: EHLO hostname".to_string()
+            }
             "EHLO" => {
                 session.reset();
                 session.helo = Some(arg.to_string());
