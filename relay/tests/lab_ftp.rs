@@ -477,3 +477,102 @@ async fn three_wrong_passwords_end_the_connection() {
     }
     assert_eq!(reply(&mut control).await, "");
 }
+
+/// One reply line on a session's control connection (`pending` keeps what came after it).
+async fn session_reply(conn: &mut soket_client::TcpConn, pending: &mut Vec<u8>) -> String {
+    loop {
+        if let Some(end) = pending.windows(2).position(|w| w == b"\r\n") {
+            let line: Vec<u8> = pending.drain(..end + 2).collect();
+            return String::from_utf8_lossy(&line[..end]).into_owned();
+        }
+        let bytes = tokio::time::timeout(Duration::from_secs(5), conn.read())
+            .await
+            .expect("a reply within 5 s")
+            .expect("read a reply")
+            .expect("the server closed the control connection");
+        pending.extend_from_slice(&bytes);
+    }
+}
+
+/// Sends `command` on a session's control connection and returns the reply.
+async fn session_command(
+    conn: &mut soket_client::TcpConn,
+    pending: &mut Vec<u8>,
+    command: &str,
+) -> String {
+    conn.write_all(format!("{command}\r\n").as_bytes())
+        .await
+        .expect("send a command");
+    session_reply(conn, pending).await
+}
+
+#[tokio::test]
+async fn a_session_transfers_over_virtual_lab_data_ports_and_keeps_its_uploads_to_itself() {
+    use soket_relay::lab::LAB_ADDR;
+    let relay = common::start(&[]).await;
+    let client = common::session(&relay).await;
+    let mut control = client.connect_tcp("ftp.lab", 21).await.expect("ftp.lab:21");
+    let mut pending = Vec::new();
+    let c = &mut control;
+    let p = &mut pending;
+    assert!(session_reply(c, p).await.starts_with("220 "));
+    assert!(session_command(c, p, "USER anonymous")
+        .await
+        .starts_with("331 "));
+    assert!(session_command(c, p, "PASS me@lab")
+        .await
+        .starts_with("230 "));
+    assert!(session_command(c, p, "TYPE I").await.starts_with("200 "));
+
+    // PASV names the lab's address and a virtual port the session can dial.
+    let pasv = session_command(c, p, "PASV").await;
+    let numbers = pasv
+        .strip_prefix("227 Entering Passive Mode (192,0,2,1,")
+        .and_then(|rest| rest.strip_suffix(")."))
+        .unwrap_or_else(|| panic!("{pasv}"));
+    let (p1, p2) = numbers.split_once(',').expect("two port numbers");
+    let port = p1.parse::<u16>().expect("p1") * 256 + p2.parse::<u16>().expect("p2");
+    let mut data = client.connect_tcp("lab", port).await.expect("data port");
+    assert_eq!(data.peer, SocketAddr::new(LAB_ADDR.into(), port));
+    assert!(session_command(c, p, "RETR /pub/bytes.bin")
+        .await
+        .starts_with("150 "));
+    let bytes = data.read_to_end().await.expect("the file");
+    assert_eq!(bytes, (0..=255).collect::<Vec<u8>>());
+    assert!(session_reply(c, p).await.starts_with("226 "));
+
+    // EPSV, and an upload.
+    let epsv = session_command(c, p, "EPSV").await;
+    let port: u16 = epsv
+        .strip_prefix("229 Entering Extended Passive Mode (|||")
+        .and_then(|rest| rest.strip_suffix("|)"))
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("{epsv}"));
+    let mut data = client
+        .connect_tcp("192.0.2.1", port)
+        .await
+        .expect("data port");
+    assert!(session_command(c, p, "STOR /incoming/mine.txt")
+        .await
+        .starts_with("150 "));
+    data.write_all(b"mine").await.expect("upload");
+    data.close().await.expect("close the data connection");
+    assert!(session_reply(c, p).await.starts_with("226 "));
+    assert_eq!(
+        session_command(c, p, "SIZE /incoming/mine.txt").await,
+        "213 4"
+    );
+
+    // Another session has a tree of its own.
+    let other = common::session(&relay).await;
+    let mut control = other.connect_tcp("ftp.lab", 21).await.expect("ftp.lab:21");
+    let mut pending = Vec::new();
+    let (c, p) = (&mut control, &mut pending);
+    assert!(session_reply(c, p).await.starts_with("220 "));
+    assert!(session_command(c, p, "USER anonymous")
+        .await
+        .starts_with("331 "));
+    assert!(session_command(c, p, "PASS x").await.starts_with("230 "));
+    let size = session_command(c, p, "SIZE /incoming/mine.txt").await;
+    assert!(size.starts_with("550 "), "{size}");
+}

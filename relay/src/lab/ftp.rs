@@ -21,7 +21,9 @@
 //! - Active mode (PORT, EPRT) is refused with 502 and a hint to use passive mode. A learner's client runs in
 //!   the browser, behind the relay: there is no address the lab could dial it back on. CPython's ftplib and
 //!   curl use passive mode by default.
-//! - REST, RNFR/RNTO, SITE, STAT, STOU, REIN, ACCT and TLS (AUTH) are not implemented (502).
+//! - REST, RNFR/RNTO, SITE, STAT, STOU, REIN, ACCT, MLST/MLSD and TLS (AUTH) are not implemented (502).
+//! - Whoever connects to a data port first gets the transfer: the port is a loopback port of the relay host
+//!   (reached from a session only through that session's virtual port), so the peer is not checked.
 //!
 //! A transfer command takes the data port opened by the last PASV or EPSV (one transfer per port), waits up
 //! to the idle timeout for the client to connect (425 if it does not), then replies 150, transfers, and
