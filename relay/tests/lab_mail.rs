@@ -338,7 +338,7 @@ async fn imaplib_selects_searches_fetches_and_expunges() {
         "bad command FROBNICATE command error: BAD [b'Unknown command']",
         "bad set FETCH command error: BAD [b'Invalid message set 9']",
         "keyword STORE command error: BAD [b'Unknown flag CUSTOM",
-        "select other ('NO', [b'[TRYCREATE] No such mailbox; the lab has only INBOX'])",
+        "select other ('NO', [b'[NONEXISTENT] No such mailbox; the lab has only INBOX'])",
         "examine ('OK', [b'1'])",
         "read-only store ('NO', [b'[READ-ONLY] Mailbox is read-only'])",
         "close ('OK', [b'CLOSE completed'])",
@@ -615,6 +615,7 @@ async fn imap_literals_states_and_bad_input() {
     let long = format!("a6 {}", "X".repeat(5000));
     let steps = [
         ("a1 SELECT INBOX", "a1 BAD Log in first"),
+        ("a1 FROBNICATE", "a1 BAD Unknown command"),
         ("a2 LOGIN learner", "a2 BAD Expected 2 arguments"),
         ("+ NOOP", "* BAD Expected a tag and a command"),
         ("a3", "* BAD Expected a tag and a command"),

@@ -263,7 +263,7 @@ fn is_inbox(name: &Value) -> Result<bool, String> {
     Ok(name.text()?.eq_ignore_ascii_case("INBOX"))
 }
 
-const NO_SUCH_MAILBOX: &str = "NO [TRYCREATE] No such mailbox; the lab has only INBOX";
+const NO_SUCH_MAILBOX: &str = "NO [NONEXISTENT] No such mailbox; the lab has only INBOX";
 
 impl Session {
     fn run(&mut self, out: &mut String, verb: &str, args: Vec<Value>) -> Status {
@@ -273,7 +273,23 @@ impl Session {
             verb,
             "CHECK" | "CLOSE" | "UNSELECT" | "EXPUNGE" | "SEARCH" | "FETCH" | "STORE" | "UID"
         );
-        if !any && !unauthenticated && !self.logged_in {
+        let authenticated = matches!(
+            verb,
+            "SELECT"
+                | "EXAMINE"
+                | "CREATE"
+                | "DELETE"
+                | "RENAME"
+                | "SUBSCRIBE"
+                | "UNSUBSCRIBE"
+                | "LIST"
+                | "LSUB"
+                | "STATUS"
+                | "APPEND"
+        );
+        if !(any || unauthenticated || authenticated || selected) {
+            return Err("Unknown command".into());
+        } else if !any && !unauthenticated && !self.logged_in {
             return Err("Log in first".into());
         } else if unauthenticated && self.logged_in {
             return Err("Already logged in".into());
@@ -429,7 +445,7 @@ impl Session {
             }
         }
         if !is_inbox(name)? {
-            return Ok(NO_SUCH_MAILBOX.into());
+            return Ok("NO [TRYCREATE] No such mailbox; the lab has only INBOX".into());
         }
         Ok(
             match self.context.state.mail.lock().deliver(message, flags) {
