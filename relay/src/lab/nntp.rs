@@ -44,21 +44,9 @@ const MAX_MESSAGE_ID: usize = 250;
 /// Name, description, and whether posting is allowed.
 #[rustfmt::skip]
 const GROUPS: [(&str, &str, bool); 3] = [
-    (
-        "lab.announce",
-        "News about the Soket lab (read-only)",
-        false,
-    ),
-    (
-        "lab.general",
-        "General chat for learners of the Soket course",
-        true,
-    ),
-    (
-        "lab.python",
-        "Python socket programming: questions and tips",
-        true,
-    ),
+    ("lab.announce", "News about the Soket lab (read-only)", false),
+    ("lab.general", "General chat for learners of the Soket course", true),
+    ("lab.python", "Python socket programming: questions and tips", true),
 ];
 
 /// The built-in articles, as a client would post them, separated by lines holding only `%`; numbered in
@@ -92,7 +80,7 @@ Groups: lab.general, lab.python, lab.announce (read-only).
 Ranges: n, n-, n-m. Example: GROUP lab.general, then ARTICLE 1.";
 
 /// An article: headers in order (unfolded) and the body with `\n` line ends.
-pub struct Article {
+struct Article {
     id: String,
     headers: Vec<(String, String)>,
     body: String,
@@ -160,16 +148,9 @@ impl Store {
 
     /// Every article of a group, in number order (article `n` is at index `n - 1`).
     fn group(&self, group: usize) -> Vec<Arc<Article>> {
-        let mut all = builtins()[group].clone();
-        all.extend(
-            self.posts()
-                .by_group
-                .get(&group)
-                .into_iter()
-                .flatten()
-                .cloned(),
-        );
-        all
+        let posts = self.posts();
+        let mine = posts.by_group.get(&group).into_iter().flatten();
+        builtins()[group].iter().chain(mine).cloned().collect()
     }
 
     fn by_id(&self, id: &str) -> Option<Arc<Article>> {
@@ -270,6 +251,10 @@ enum Flow {
     Close,
 }
 
+const IDLE: &str = "400 Idle for too long, closing connection";
+const NO_GROUP: &str = "412 No newsgroup selected";
+const NO_CURRENT: &str = "420 Current article number is invalid";
+
 /// What a command gives: a whole reply, or an error reply line without its CRLF.
 type Reply = Result<String, &'static str>;
 
@@ -281,6 +266,9 @@ struct Session {
     /// The current article number in the selected group.
     current: Option<usize>,
 }
+
+/// Articles with their numbers in the selected group.
+type Numbered = Vec<(usize, Arc<Article>)>;
 
 /// Which article a command names.
 enum Spec {
@@ -307,7 +295,10 @@ pub async fn serve(socket: TcpStream, context: Context) -> io::Result<()> {
                 continue;
             }
             Line::Eof => return Ok(()),
-            Line::TimedOut => return session.idle().await,
+            Line::TimedOut => {
+                let _ = session.conn.send_line(IDLE).await;
+                return Ok(());
+            }
         };
         if let Flow::Close = session.command(&line).await? {
             return Ok(());
@@ -332,7 +323,7 @@ impl Session {
             ("GROUP", [name]) => self.select(name, None),
             ("LISTGROUP", []) => match self.group {
                 Some(g) => self.select(GROUPS[g].0, Some("1-")),
-                None => Err("412 No newsgroup selected"),
+                None => Err(NO_GROUP),
             },
             ("LISTGROUP", [name]) => self.select(name, Some("1-")),
             ("LISTGROUP", [name, range]) => self.select(name, Some(range)),
@@ -358,20 +349,10 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    async fn idle(&mut self) -> io::Result<()> {
-        let _ = self
-            .conn
-            .send_line("400 Idle for too long, closing connection")
-            .await;
-        Ok(())
-    }
-
     /// GROUP, and LISTGROUP with a range of numbers to list.
     fn select(&mut self, name: &str, listing: Option<&str>) -> Reply {
-        let g = GROUPS
-            .iter()
-            .position(|g| g.0 == name)
-            .ok_or("411 No such newsgroup")?;
+        let g = GROUPS.iter().position(|g| g.0 == name);
+        let g = g.ok_or("411 No such newsgroup")?;
         let range = match listing {
             Some(range) => Some(parse_range(range).ok_or("501 Syntax error in range")?),
             None => None,
@@ -393,23 +374,18 @@ impl Session {
     /// (numbered in the selected group if it is there, 0 if not).
     fn find(&mut self, spec: Spec) -> Result<(usize, Arc<Article>), &'static str> {
         if let Spec::Id(id) = spec {
-            let article = self
-                .state
-                .news
-                .by_id(&id)
-                .ok_or("430 No article with that message-id")?;
+            let article = self.state.news.by_id(&id);
+            let article = article.ok_or("430 No article with that message-id")?;
             let number = self.group.and_then(|g| {
                 let articles = self.state.news.group(g);
                 articles.iter().position(|a| a.id == id).map(|i| i + 1)
             });
             return Ok((number.unwrap_or(0), article));
         }
-        let g = self.group.ok_or("412 No newsgroup selected")?;
+        let g = self.group.ok_or(NO_GROUP)?;
         let number = match spec {
             Spec::Number(n) => n,
-            _ => self
-                .current
-                .ok_or("420 Current article number is invalid")?,
+            _ => self.current.ok_or(NO_CURRENT)?,
         };
         let articles = self.state.news.group(g);
         let article = number.checked_sub(1).and_then(|i| articles.get(i));
@@ -422,10 +398,7 @@ impl Session {
         let spec = match arg {
             None => Spec::Current,
             Some(id) if is_message_id(id) => Spec::Id(id.to_string()),
-            Some(n) => Spec::Number(
-                n.parse()
-                    .map_err(|_| "501 Syntax error in article number")?,
-            ),
+            Some(n) => Spec::Number(n.parse().map_err(|_| "501 Bad article number")?),
         };
         let (number, article) = self.find(spec)?;
         let id = &article.id;
@@ -444,10 +417,8 @@ impl Session {
 
     /// NEXT (+1) and LAST (-1).
     fn step(&mut self, by: isize) -> Reply {
-        let g = self.group.ok_or("412 No newsgroup selected")?;
-        let current = self
-            .current
-            .ok_or("420 Current article number is invalid")?;
+        let g = self.group.ok_or(NO_GROUP)?;
+        let current = self.current.ok_or(NO_CURRENT)?;
         let articles = self.state.news.group(g);
         let target = current
             .checked_add_signed(by)
@@ -463,10 +434,7 @@ impl Session {
     }
 
     /// The articles a range, a message-id or nothing (the current article) names, for OVER and HDR.
-    fn select_many(
-        &mut self,
-        arg: Option<&str>,
-    ) -> Result<Vec<(usize, Arc<Article>)>, &'static str> {
+    fn select_many(&mut self, arg: Option<&str>) -> Result<Numbered, &'static str> {
         let Some(range) = arg else {
             return Ok(vec![self.find(Spec::Current)?]);
         };
@@ -474,10 +442,7 @@ impl Session {
             return Ok(vec![(0, self.find(Spec::Id(range.to_string()))?.1)]);
         }
         let (lo, hi) = parse_range(range).ok_or("501 Syntax error in range")?;
-        let articles = self
-            .state
-            .news
-            .group(self.group.ok_or("412 No newsgroup selected")?);
+        let articles = self.state.news.group(self.group.ok_or(NO_GROUP)?);
         let found: Vec<_> = (lo.max(1)..=hi.min(articles.len()))
             .map(|n| (n, articles[n - 1].clone()))
             .collect();
@@ -489,11 +454,8 @@ impl Session {
 
     fn over(&mut self, arg: Option<&str>) -> Reply {
         let lines = self.select_many(arg)?.into_iter().map(|(n, a)| {
-            let fields: Vec<_> = OVERVIEW
-                .lines()
-                .map(|f| a.field(f.trim_end_matches(':')))
-                .collect();
-            format!("{n}\t{}", fields.join("\t"))
+            let fields = OVERVIEW.lines().map(|f| a.field(f.trim_end_matches(':')));
+            format!("{n}\t{}", fields.collect::<Vec<_>>().join("\t"))
         });
         Ok(multiline("224 Overview information follows", lines))
     }
@@ -523,7 +485,10 @@ impl Session {
                     continue;
                 }
                 Line::Eof => return Ok(Flow::Close),
-                Line::TimedOut => return self.idle().await.map(|_| Flow::Close),
+                Line::TimedOut => {
+                    let _ = self.conn.send_line(IDLE).await;
+                    return Ok(Flow::Close);
+                }
             };
             size += line.len() + 2;
             if size > MAX_ARTICLE_BYTES {

@@ -1,6 +1,7 @@
 //! The lab's Telnet server (RFC 854, 855) on port 23: option negotiation, then a login and a tiny shell.
 //!
-//! Negotiation: at connect the server offers `WILL SUPPRESS-GO-AHEAD` (it never sends GA anyway). Around the
+//! Negotiation: at connect the server offers `WILL SUPPRESS-GO-AHEAD`, as RFC 1123 3.2.2 asks of a server
+//! that never sends GA (the `telnet` command then sends each key as typed, and echoes it itself). Around the
 //! `Password:` prompt it offers `WILL ECHO` and takes it back with `WONT ECHO` after: a client that agrees
 //! stops echoing locally, and since the server echoes nothing, the password stays hidden, as with a real
 //! telnetd and login. The rest of the time the client echoes its own typing (the server never echoes), so
