@@ -288,3 +288,25 @@ async fn input_waits_for_the_console_and_stop_interrupts_it() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test]
+async fn telnetlib_and_nntplib_are_shipped_as_in_python_3_12() -> Result<()> {
+    let page = Page::open().await?;
+    page.check(async |page| {
+        let source = "import telnetlib, nntplib, inspect\n\
+                      print(telnetlib.Telnet.__name__, telnetlib.IAC, nntplib.NNTP_PORT)\n\
+                      print(inspect.getsource(nntplib).startswith('\"\"\"An NNTP client class'))\n\
+                      telnetlib.Telnet('lab', 1)\n";
+        let out = page.run("main.py", source).await?;
+        ensure!(out.stdout == "Telnet b'\\xff' 119\nTrue\n", "{out}");
+        // Its frames show in a traceback with their file and source line, as an installed module's do.
+        ensure!(
+            out.stderr
+                .contains("File \"pylib/telnetlib/__init__.py\", line")
+                && out.stderr.contains("ConnectionRefusedError"),
+            "{out}"
+        );
+        Ok(())
+    })
+    .await
+}

@@ -44,6 +44,35 @@ class _SourceLoader:
     def get_source(self, fullname):
         return self.source
 
+class _PageModules:
+    """Modules the page ships as source beside the frozen standard library (`www/pylib/`, from PyPI:
+    telnetlib and nntplib, which left the standard library in 3.13). Looked up after it."""
+    sources = {}
+
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        entry = cls.sources.get(fullname)
+        if entry is None:
+            return None
+        import importlib.util
+        return importlib.util.spec_from_loader(fullname, cls, origin=entry[1], is_package=entry[2])
+
+    @classmethod
+    def create_module(cls, spec):
+        return None
+
+    @classmethod
+    def exec_module(cls, module):
+        source, origin, _ = cls.sources[module.__spec__.name]
+        module.__file__ = origin  # for `inspect` and tracebacks, which then ask get_source
+        exec(compile(source, origin, 'exec'), module.__dict__)
+
+    @classmethod
+    def get_source(cls, fullname):
+        return cls.sources[fullname][0]
+
+sys.meta_path.append(_PageModules)
+
 def _excepthook(exc_type, exc, tb, _fallback=sys.excepthook):
     """CPython's traceback format (upstream's hook prints no source lines on this target)."""
     try:
@@ -61,6 +90,8 @@ pub struct Runtime {
     interp: Interpreter,
     /// `_SourceLoader` from [`SETUP`]: the program's `__loader__` is one.
     loader: PyObjectRef,
+    /// `_PageModules.sources` from [`SETUP`]: module name → (source, origin, is a package).
+    page_modules: PyObjectRef,
 }
 
 #[wasm_bindgen]
@@ -95,17 +126,25 @@ impl Runtime {
             .add_frozen_modules(rustpython_pylib::FROZEN_STDLIB)
             .add_native_modules(&ours)
             .build();
-        let loader = interp.enter(|vm| {
+        let (loader, page_modules) = interp.enter(|vm| {
             let setup = || {
                 time::install(vm)?;
                 threads::install(vm)?;
                 let scope = vm.new_scope_with_builtins();
                 run_source(vm, SETUP, "<soket setup>", scope.clone())?;
-                scope.globals.get_item("_SourceLoader", vm)
+                let modules = scope.globals.get_item("_PageModules", vm)?;
+                Ok((
+                    scope.globals.get_item("_SourceLoader", vm)?,
+                    modules.get_attr("sources", vm)?,
+                ))
             };
             setup().map_err(|e| failure(vm, "the Python runtime failed to start", &e))
         })?;
-        Ok(Runtime { interp, loader })
+        Ok(Runtime {
+            interp,
+            loader,
+            page_modules,
+        })
     }
 
     /// Gives the program its line to the page's network worker: `port` rings it, `buffer` (laid out as
@@ -120,6 +159,24 @@ impl Runtime {
     #[wasm_bindgen(js_name = attachConsole)]
     pub fn attach_console(&self, buffer: js_sys::SharedArrayBuffer) {
         stdio::attach_console(buffer);
+    }
+
+    /// Makes `source` importable as `module` (a package if `package`), as the file `origin` shows in
+    /// tracebacks: the page's modules from `www/pylib/`.
+    #[wasm_bindgen(js_name = addModule)]
+    pub fn add_module(
+        &self,
+        module: &str,
+        origin: &str,
+        source: &str,
+        package: bool,
+    ) -> Result<(), JsError> {
+        self.interp.enter(|vm| {
+            let entry = vm.new_tuple((source, origin, package));
+            self.page_modules
+                .set_item(module, entry.into(), vm)
+                .map_err(|e| failure(vm, "adding a module failed", &e))
+        })
     }
 
     /// Imports what printing a traceback needs (`traceback`, `linecache`, `tokenize`, ...: about 0.2 s),

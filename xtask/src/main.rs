@@ -10,12 +10,14 @@
 //! - [`tools`]: running commands and making sure the tools they need are installed.
 //! - [`wasm`]: the page's wasm and its wasm-bindgen glue, in `www/pkg/`.
 //! - [`web`]: the page's npm bundle (the code editor), `frontend/web/` → `www/editor.js`.
+//! - [`pylib`]: the Python modules the page ships from PyPI (telnetlib, nntplib) → `www/pylib/`.
 //!
 //! Adding a subcommand: a variant of [`Command`], a line in [`USAGE`], an arm in [`Command::parse`] and
 //! one in [`main`].
 
 mod bench;
 mod fuzz;
+mod pylib;
 mod serve;
 mod test;
 mod tools;
