@@ -169,3 +169,65 @@ async fn a_quiet_echo_client_is_dropped_after_the_idle_timeout() {
         .expect("the lab closed the connection within 10 s");
     assert!(matches!(end, Ok(None)), "{end:?}");
 }
+
+/// Reads one FTP reply (the last line of a multi-line one) from `conn`.
+async fn ftp_reply(conn: &mut soket_client::TcpConn, pending: &mut Vec<u8>) -> String {
+    loop {
+        if let Some(end) = pending.windows(2).position(|w| w == b"\r\n") {
+            let line: Vec<u8> = pending.drain(..end + 2).collect();
+            let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+            if line.len() >= 4 && line.as_bytes()[3] == b' ' {
+                return line;
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(5), conn.read())
+            .await
+            .expect("an FTP reply within 5 s")
+            .expect("read")
+            .expect("the control connection stays open");
+        pending.extend_from_slice(&chunk);
+    }
+}
+
+#[tokio::test]
+async fn an_ftp_data_connection_leaves_no_registration_behind() {
+    let relay = start(&[]).await;
+    let client = session(&relay).await;
+    let mut control = client.connect_tcp("ftp.lab", 21).await.expect("connect");
+    let mut pending = Vec::new();
+    assert!(ftp_reply(&mut control, &mut pending)
+        .await
+        .starts_with("220"));
+    for (command, code) in [("USER anonymous\r\n", "331"), ("PASS x\r\n", "230")] {
+        control.write_all(command.as_bytes()).await.expect("write");
+        assert!(ftp_reply(&mut control, &mut pending)
+            .await
+            .starts_with(code));
+    }
+    control.write_all(b"EPSV\r\n").await.expect("write");
+    let reply = ftp_reply(&mut control, &mut pending).await;
+    let port: u16 = reply
+        .split("|||")
+        .nth(1)
+        .and_then(|rest| rest.split('|').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {reply:?}"));
+    let mut data = client
+        .connect_tcp("ftp.lab", port)
+        .await
+        .expect("data port");
+    control
+        .write_all(b"RETR /pub/hello.txt\r\n")
+        .await
+        .expect("write");
+    let text = data.read_to_end().await.expect("file");
+    assert!(!text.is_empty());
+    assert!(ftp_reply(&mut control, &mut pending)
+        .await
+        .starts_with("150"));
+    assert!(ftp_reply(&mut control, &mut pending)
+        .await
+        .starts_with("226"));
+    assert_eq!(relay.relay.lab().unclaimed(), 0);
+}

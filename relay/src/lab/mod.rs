@@ -283,7 +283,11 @@ impl Lab {
             } else {
                 None
             };
-            tracing::debug!(service = service.name(), %tcp, ?udp, "lab service listening");
+            if self.local_clients.is_some() {
+                tracing::info!(service = service.name(), %tcp, ?udp, "lab service open to local clients");
+            } else {
+                tracing::debug!(service = service.name(), %tcp, ?udp, "lab service listening");
+            }
             addrs.insert(service, (tcp, udp));
         }
         let _ = self.addrs.set(addrs);
@@ -316,11 +320,15 @@ impl Lab {
         }
     }
 
-    /// Dials `real` (a lab address from [`Lab::tcp_target`]) on behalf of a session: the dialling socket's
-    /// address is registered first, so the server knows the session's state.
+    /// Dials `real` (a lab address from [`Lab::tcp_target`]) on behalf of a session. For a service, the
+    /// dialling socket's address is registered first, so that its accept loop knows the session's state;
+    /// an FTP data port is the session's own already and accepts without asking.
     pub async fn dial(&self, state: Arc<LabState>, real: SocketAddr) -> io::Result<TcpStream> {
         let socket = TcpSocket::new_v4()?;
         socket.bind((Ipv4Addr::LOCALHOST, 0).into())?;
+        if !self.is_service(real) {
+            return socket.connect(real).await;
+        }
         let local = socket.local_addr()?;
         self.expected().insert(local, state);
         let result = socket.connect(real).await;
@@ -328,6 +336,17 @@ impl Lab {
             self.expected().remove(&local);
         }
         result
+    }
+
+    /// Dialled connections no accept loop has claimed yet: zero whenever the lab is quiet.
+    pub fn unclaimed(&self) -> usize {
+        self.expected().len()
+    }
+
+    fn is_service(&self, real: SocketAddr) -> bool {
+        self.addrs
+            .get()
+            .is_some_and(|addrs| addrs.values().any(|(tcp, _)| *tcp == real))
     }
 
     fn expected(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Arc<LabState>>> {
