@@ -310,3 +310,26 @@ async fn telnetlib_and_nntplib_are_shipped_as_in_python_3_12() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test]
+async fn signal_and_subprocess_import_in_a_browser_without_processes() -> Result<()> {
+    let page = Page::open().await?;
+    page.check(async |page| {
+        let source = "import signal, subprocess, sys\n\
+                      print(sys.platform, signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n\
+                      print(signal.Signals.SIGTERM.name, signal.strsignal(signal.SIGTERM))\n\
+                      signal.signal(signal.SIGUSR1, lambda n, frame: print('handled', n))\n\
+                      signal.raise_signal(signal.SIGUSR1)\n\
+                      try:\n    subprocess.run(['ls'])\n\
+                      except OSError as e:\n    print(type(e).__name__)\n";
+        let out = page.run("main.py", source).await?;
+        ensure!(
+            out.exit_code == 0
+                && out.stdout
+                    == "emscripten True\nSIGTERM Terminated\nhandled 10\nOSError\n",
+            "{out}"
+        );
+        Ok(())
+    })
+    .await
+}

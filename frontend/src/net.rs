@@ -177,7 +177,12 @@ fn timeout(value: &PyObjectRef, vm: &VirtualMachine) -> PyResult<Option<f64>> {
 }
 
 /// Runs Python `source` in `module`'s namespace.
-fn exec_in(module: &Py<PyModule>, source: &str, name: &str, vm: &VirtualMachine) -> PyResult<()> {
+pub(crate) fn exec_in(
+    module: &Py<PyModule>,
+    source: &str,
+    name: &str,
+    vm: &VirtualMachine,
+) -> PyResult<()> {
     let scope = Scope::with_builtins(None, module.dict(), vm);
     let code = vm
         .compile(source, Mode::Exec, name)

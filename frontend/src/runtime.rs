@@ -23,13 +23,16 @@ use rustpython_vm::{
 };
 use wasm_bindgen::prelude::*;
 
-use crate::{exit, net, panic, posix, stdio, threads, time};
+use crate::{exit, net, panic, posix, pymodules, stdio, threads, time};
 
 /// Python set up once per interpreter, before any program: what `site` would add that a program may
 /// use (`exit`, `quit`, `help`; importing all of `site` costs startup time for nothing else here), and
 /// tracebacks formatted by the `traceback` module, as CPython's are, with the program's source lines.
 const SETUP: &str = r#"
 import sys, builtins, _sitebuiltins
+
+# A browser: the standard library then knows there are no processes to start (`subprocess`).
+sys.platform = 'emscripten'
 
 builtins.exit = _sitebuiltins.Quitter('exit', 'Ctrl-D (i.e. EOF)')
 builtins.quit = _sitebuiltins.Quitter('quit', 'Ctrl-D (i.e. EOF)')
@@ -116,6 +119,8 @@ impl Runtime {
         let upstream = rustpython_stdlib::stdlib_module_defs(&builder.ctx);
         let ours = [
             posix::module_def(&builder.ctx),
+            pymodules::signal_module_def(&builder.ctx),
+            pymodules::errno_module_def(&builder.ctx),
             stdio::module_def(&builder.ctx),
             net::soketnet_module_def(&builder.ctx),
             net::socket_module_def(&builder.ctx),
