@@ -128,7 +128,7 @@ impl Runtime {
         ];
         let interp = builder
             .add_native_modules(&upstream)
-            .add_frozen_modules(rustpython_pylib::FROZEN_STDLIB)
+            .add_frozen_modules(soket_stdlib::STDLIB)
             .add_native_modules(&ours)
             .build();
         let (loader, page_modules) = interp.enter(|vm| {

@@ -95,6 +95,10 @@ fn bindgen(name: &str, out: &Path) -> Result<()> {
         .input_path(&input)
         .web(true)?
         .typescript(false)
+        // Function names only make a wasm stack trace readable (a panic's message and place survive
+        // without them), and they are 2 MB of the runtime: not shipped.
+        .remove_name_section(true)
+        .remove_producers_section(true)
         .generate(out)
         .with_context(|| format!("wasm-bindgen on {}", input.display()))?;
     println!("    done in {:.1} s", started.elapsed().as_secs_f64());
