@@ -10,13 +10,13 @@
 //!   kernel's page cache, Chromium's own files), which would otherwise weigh on the first page only.
 //! - The program ([`program`]): `relay/bench/browser/program.py` in the page through an in-process relay
 //!   (the end-to-end harness's [`Page`]), then under `python3`, both against the same servers on
-//!   127.0.0.2.
+//!   127.0.0.2; [`PROGRAM_RUNS`] times each, in turn, so that a busy moment of the machine does not fall
+//!   on one side only.
 //!
 //! The Chromium launcher and the page are `soket-e2e`'s lib (`tests/harness.rs`): the bench drives the
 //! same browser with the same flags as the tests, and a failed load prints what the page knew, as a
 //! failed test does.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -94,9 +94,16 @@ pub struct ProgramRun {
 pub struct Figures {
     pub soket: Loads,
     pub pyodide: Loads,
-    pub page: ProgramRun,
-    pub native: ProgramRun,
+    /// [`PROGRAM_RUNS`] runs of the program in the page, and as many under native CPython.
+    pub page: Vec<ProgramRun>,
+    pub native: Vec<ProgramRun>,
 }
+
+/// The in-process relay's flags besides `--allow`, named on the page.
+pub const RELAY_FLAGS: [&str; 2] = ["--session-rate", "0"];
+
+/// How many times the program runs on each side.
+pub const PROGRAM_RUNS: usize = 3;
 
 /// The Python program's settings, prepended to `program.py` as constants.
 pub const RTT_SIZE: usize = 32;
@@ -309,8 +316,8 @@ fn link(target: &Path, link: &Path) -> Result<()> {
         .with_context(|| format!("link {} to {}", link.display(), target.display()))
 }
 
-/// `program.py` in the page, then under native CPython, against the same servers.
-async fn program(options: &Options) -> Result<(ProgramRun, ProgramRun)> {
+/// `program.py` in the page, then under native CPython, against the same servers, [`PROGRAM_RUNS`] times.
+async fn program(options: &Options) -> Result<(Vec<ProgramRun>, Vec<ProgramRun>)> {
     let echo = crate::servers::echo("127.0.0.2")?;
     let source = crate::servers::source("127.0.0.2", BULK)?;
     let drain = crate::servers::drain("127.0.0.2")?;
@@ -325,15 +332,35 @@ async fn program(options: &Options) -> Result<(ProgramRun, ProgramRun)> {
         source.port(),
         drain.port()
     );
-    let page = bounded(
-        "program.py in the page",
-        in_page(&code, [echo, source, drain]),
-    )
-    .await?;
-    eprintln!("in the page: {}", summary(&page));
-    let native = bounded("program.py under python3", native(&options.python, &code)).await?;
-    eprintln!("native: {}", summary(&native));
-    Ok((page, native))
+    let allow: Vec<String> = [echo, source, drain]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let mut flags: Vec<&str> = allow.iter().flat_map(|a| ["--allow", a.as_str()]).collect();
+    // As in the relay part: else the default rate (16 MiB/s per session) would be the throughput measured.
+    flags.extend(RELAY_FLAGS);
+    let page = Page::open_with(&flags).await?;
+    let runs = async {
+        let (mut in_page, mut native) = (Vec::new(), Vec::new());
+        for run in 1..=PROGRAM_RUNS {
+            let what = format!("program.py in the page, run {run}/{PROGRAM_RUNS}");
+            let figures = bounded(&what, run_in_page(&page, &code)).await?;
+            eprintln!("{what}: {}", summary(&figures));
+            in_page.push(figures);
+            let what = format!("program.py under python3, run {run}/{PROGRAM_RUNS}");
+            let figures = bounded(&what, run_native(&options.python, &code)).await?;
+            eprintln!("{what}: {}", summary(&figures));
+            native.push(figures);
+        }
+        Ok((in_page, native))
+    }
+    .await;
+    if runs.is_err() {
+        page.browser.dump().await;
+    }
+    page.browser.close().await;
+    page.relay.stop().await?;
+    runs
 }
 
 fn summary(run: &ProgramRun) -> String {
@@ -346,26 +373,18 @@ fn summary(run: &ProgramRun) -> String {
     )
 }
 
-/// Runs `code` in the page, its relay allowed to dial the three servers.
-async fn in_page(code: &str, servers: [SocketAddr; 3]) -> Result<ProgramRun> {
-    let allow: Vec<String> = servers.iter().map(|a| a.to_string()).collect();
-    let flags: Vec<&str> = allow.iter().flat_map(|a| ["--allow", a.as_str()]).collect();
-    let page = Page::open_with(&flags).await?;
-    let outcome = page.run("bench.py", code).await;
-    let parsed = outcome.and_then(|o| {
-        ensure!(o.exit_code == 0 && o.stderr.is_empty(), "bench.py: {o}");
-        parse(&o.stdout)
-    });
-    if parsed.is_err() {
-        page.browser.dump().await;
-    }
-    page.browser.close().await;
-    page.relay.stop().await?;
-    parsed
+/// Runs `code` in the page to its end.
+async fn run_in_page(page: &Page, code: &str) -> Result<ProgramRun> {
+    let outcome = page.run("bench.py", code).await?;
+    ensure!(
+        outcome.exit_code == 0 && outcome.stderr.is_empty(),
+        "bench.py: {outcome}"
+    );
+    parse(&outcome.stdout)
 }
 
 /// Runs `code` with `python3 -c`.
-async fn native(python: &Path, code: &str) -> Result<ProgramRun> {
+async fn run_native(python: &Path, code: &str) -> Result<ProgramRun> {
     let output = tokio::process::Command::new(python)
         .arg("-c")
         .arg(code)

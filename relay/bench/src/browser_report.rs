@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::browser::{self, Figures, Load, Loads, ProgramRun};
 use crate::measure::quantile;
-use crate::report::{median, thousands, times, Machine};
+use crate::report::{list, median, thousands, times, Machine};
 
 /// The run's settings and the versions it compared, said above the tables.
 pub struct BrowserSetting {
@@ -119,15 +119,19 @@ impl BrowserReport {
         let _ = writeln!(
             md,
             "## Browser: a Python program's sockets\n\nThe same program, `relay/bench/browser/program.py`, \
-             run once in Soket's page (`window.soket.run`; RustPython in a worker, its sockets through the \
+             run {} times in Soket's page (`window.soket.run`; RustPython in a worker, its sockets through the \
              page's network worker and an in-process relay, the end-to-end harness's, allowed to dial the \
-             three servers) and once under native CPython (`python3 -c`, straight to the servers); both \
+             three servers, with `{}`) and as many times under native CPython (`python3 -c`, straight to the servers), \
+             one after the other; both \
              talk to the same echo, source and drain servers on 127.0.0.2 and time themselves with \
              `time.perf_counter()`. Up to {} round trips (at most {} s) of a {}-byte message, each a \
              `sendall` then `recv` until the whole echo is back, after up to {} unmeasured ones; then {} MiB \
              downloaded from a source (from the request until it closed) and {} MiB uploaded in 64 KiB \
              `sendall`s (until the drain answered its count). Nagle is off on every socket: the program \
-             sets `TCP_NODELAY`, the relay sets it on the sockets it dials, the servers on theirs.\n",
+             sets `TCP_NODELAY`, the relay sets it on the sockets it dials, the servers on theirs. \
+             Quantiles are over the round trips of every run; throughput is the median run's.\n",
+            browser::PROGRAM_RUNS,
+            browser::RELAY_FLAGS.join(" "),
             browser::RTT_COUNT,
             browser::RTT_BUDGET_S,
             browser::RTT_SIZE,
@@ -137,30 +141,39 @@ impl BrowserReport {
         );
         let _ = writeln!(
             md,
-            "| Python | p50 µs | p99 µs | round trips | download MiB/s | upload MiB/s |"
+            "| Python | p50 µs | p99 µs | round trips | download MiB/s | upload MiB/s | runs (down / up) |"
         );
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
-        for (name, run) in [
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---|");
+        for (name, runs) in [
             ("Soket's page, through the relay", &f.page),
             (s.python.as_str(), &f.native),
         ] {
+            let (down, up) = (
+                throughputs(runs, |r| r.download),
+                throughputs(runs, |r| r.upload),
+            );
             let _ = writeln!(
                 md,
-                "| {name} | {} | {} | {} | {} | {} |",
-                micros(p(run, 0.50)),
-                micros(p(run, 0.99)),
-                thousands(run.round_trips.len() as f64),
-                thousands(mib_per_s(run.download)),
-                thousands(mib_per_s(run.upload)),
+                "| {name} | {} | {} | {} | {} | {} | {} / {} |",
+                micros(p(runs, 0.50)),
+                micros(p(runs, 0.99)),
+                thousands(runs.iter().map(|r| r.round_trips.len()).sum::<usize>() as f64),
+                thousands(median(&down)),
+                thousands(median(&up)),
+                list(&down),
+                list(&up),
             );
         }
+        let ratio = |pick: fn(&ProgramRun) -> Duration| {
+            times(median(&throughputs(&f.page, pick)) / median(&throughputs(&f.native, pick)))
+        };
         let _ = writeln!(
             md,
-            "| page / native | {} | {} | | {} | {} |\n",
+            "| page / native | {} | {} | | {} | {} | |\n",
             times(self.rtt_ratio(0.50)),
             times(self.rtt_ratio(0.99)),
-            times(mib_per_s(f.page.download) / mib_per_s(f.native.download)),
-            times(mib_per_s(f.page.upload) / mib_per_s(f.native.upload)),
+            ratio(|r| r.download),
+            ratio(|r| r.upload),
         );
 
         let _ = writeln!(md, "## Browser targets\n");
@@ -244,12 +257,18 @@ fn list_ms(loads: &[Load]) -> String {
         .join(", ")
 }
 
-fn p(run: &ProgramRun, q: f64) -> Duration {
-    quantile(&run.round_trips, q)
+/// The `q`-quantile of the round trips of every run.
+fn p(runs: &[ProgramRun], q: f64) -> Duration {
+    let mut all: Vec<Duration> = runs.iter().flat_map(|r| r.round_trips.clone()).collect();
+    all.sort();
+    quantile(&all, q)
 }
 
-fn mib_per_s(time: Duration) -> f64 {
-    crate::measure::mib_per_s(browser::BULK, time)
+/// MiB/s of each run's transfer, as `pick` times it.
+fn throughputs(runs: &[ProgramRun], pick: fn(&ProgramRun) -> Duration) -> Vec<f64> {
+    runs.iter()
+        .map(|r| crate::measure::mib_per_s(browser::BULK, pick(r)))
+        .collect()
 }
 
 /// `12466484` bytes as `12.47 MB`, `361` as `0.4 kB`.

@@ -205,7 +205,9 @@ async fn browser_part(args: &Args) -> Result<BrowserReport> {
     let setting = BrowserSetting {
         machine: machine(),
         command: args.command.clone(),
+        // "Chromium 156.0.8078.79 built on Debian GNU/Linux 12 (bookworm)": the name and version.
         chromium: output(soket_e2e::CHROMIUM.as_ref(), "--version")
+            .map(|v| v.split(" built on").next().unwrap_or_default().to_owned())
             .unwrap_or_else(|| "Chromium".into()),
         pyodide,
         python: output(&args.python, "--version").unwrap_or_else(|| "python3".into()),

@@ -365,7 +365,8 @@ pub fn thousands(x: f64) -> String {
     out
 }
 
-fn list(values: &[f64]) -> String {
+/// `[2856.3, 1976.0]` as `2856, 1976`.
+pub fn list(values: &[f64]) -> String {
     values
         .iter()
         .map(|v| format!("{v:.0}"))
