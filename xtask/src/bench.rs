@@ -1,9 +1,15 @@
-//! `cargo xtask bench`: builds `soket-bench` and `soket-relay` in release mode, makes sure websocat (the
-//! WebSocket→TCP relay we compare against) is installed, and runs the bench, which prints a markdown table
-//! and writes it to `BENCHMARKS.md` at the root. Loopback only; it takes a few minutes and stops by itself.
+//! `cargo xtask bench [--browser-only]`: builds `soket-bench` and `soket-relay` in release mode, makes sure
+//! what the bench compares against is installed, and runs the bench, which prints markdown tables and
+//! writes them to `BENCHMARKS.md` at the root. Loopback only; it takes a few minutes and stops by itself.
 //! A missed target is reported, not failed: only a broken run exits non-zero.
+//!
+//! The relay part needs websocat (the WebSocket→TCP relay we compare against). The browser part needs the
+//! page built (`www/pkg/`, as `cargo xtask build` makes it), Chromium and chromedriver, Pyodide (the npm
+//! package pinned in `relay/bench/browser/`, installed with `npm ci` and its files gzipped as the build
+//! gzips Soket's wasm) and `python3`. `--browser-only` measures the browser part alone; the bench keeps
+//! the page's relay part as it was.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -19,7 +25,28 @@ const WEBSOCAT_INSTALLS: &[&[&str]] = &[
     &["install", "websocat", "--version", "^1"],
 ];
 
-pub fn run() -> Result<()> {
+/// Where the browser part's npm package (Pyodide) and pages live.
+const BROWSER_DIR: &str = "relay/bench/browser";
+
+/// The files of the Pyodide package its page loads, gzipped beside themselves like Soket's wasm (the same
+/// list as `PYODIDE_GZIPPED` in `relay/bench/src/browser.rs`, which checks they are there).
+const PYODIDE_GZIPPED: [&str; 5] = [
+    "pyodide.mjs",
+    "pyodide.asm.mjs",
+    "pyodide.asm.wasm",
+    "python_stdlib.zip",
+    "pyodide-lock.json",
+];
+
+pub fn run(browser_only: bool) -> Result<()> {
+    let root = tools::root();
+    // First what may install things, so the bench itself runs on a quiet machine.
+    let websocat = if browser_only {
+        None
+    } else {
+        Some(ensure_websocat()?)
+    };
+    prepare_browser(&root)?;
     let mut build = cargo();
     build.args([
         "build",
@@ -31,25 +58,57 @@ pub fn run() -> Result<()> {
     ]);
     println!("==> {}", tools::describe(&build));
     tools::run(&mut build)?;
-    let websocat = ensure_websocat()?;
 
     let release = tools::target_dir().join("release");
     let exe = |name: &str| release.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let root = tools::root();
     let mut bench = Command::new(exe("soket-bench"));
     bench
         .arg("--relay")
         .arg(exe("soket-relay"))
-        .arg("--websocat")
-        .arg(&websocat)
         .arg("--www")
         .arg(root.join("www"))
+        .arg("--pyodide")
+        .arg(root.join(BROWSER_DIR))
         .arg("--out")
         .arg(root.join("BENCHMARKS.md"))
-        .args(["--command", "cargo xtask bench"])
         .current_dir(&root);
+    match &websocat {
+        Some(websocat) => {
+            bench
+                .arg("--websocat")
+                .arg(websocat)
+                .args(["--command", "cargo xtask bench"]);
+        }
+        None => {
+            bench.args([
+                "--only",
+                "browser",
+                "--command",
+                "cargo xtask bench --browser-only",
+            ]);
+        }
+    }
     println!("==> soket-bench (writes BENCHMARKS.md)");
     tools::run(&mut bench)
+}
+
+/// The browser part's needs: the page's wasm and bundle, Chromium, Pyodide installed and gzipped, python3.
+fn prepare_browser(root: &Path) -> Result<()> {
+    crate::wasm::build()?;
+    tools::ensure_chromium()?;
+    let dir = root.join(BROWSER_DIR);
+    crate::web::install(&dir)?;
+    let package = dir.join("node_modules").join("pyodide");
+    for file in PYODIDE_GZIPPED {
+        crate::wasm::gzip(&package.join(file))?;
+    }
+    if !tools::succeeds(Command::new("python3").arg("--version")) {
+        bail!(
+            "the browser part compares the page's Python with native CPython: install python3 \
+             (`sudo apt-get install python3`)"
+        );
+    }
+    Ok(())
 }
 
 /// The websocat binary: on `PATH`, in `~/.cargo/bin`, or installed there now with `cargo install`.

@@ -6,7 +6,8 @@
 //! - [`serve`]: build the frontend for wasm32 and the relay, then run the relay in the foreground.
 //! - [`test`]: every test there is, in order, stopping at the first failure; ends with the tally line.
 //! - [`fuzz`]: the cargo-fuzz targets of the protocol decoder, for a bounded time.
-//! - [`bench`]: the relay against plain TCP and websocat on loopback; writes `BENCHMARKS.md`.
+//! - [`bench`]: the relay against plain TCP and websocat on loopback, and the page in headless Chromium
+//!   against Pyodide and native CPython; writes `BENCHMARKS.md`.
 //! - [`tools`]: running commands and making sure the tools they need are installed.
 //! - [`wasm`]: the page's wasm and its wasm-bindgen glue, in `www/pkg/`.
 //! - [`web`]: the page's npm bundle (the code editor), `frontend/web/` → `www/editor.js`.
@@ -39,8 +40,12 @@ commands:
                        a bounded fuzz run and the browser tests; last line `tests: N passed, M failed`
   fuzz [--seconds N]   run each fuzz target of the protocol decoder for N seconds (default 30);
                        needs a nightly toolchain, installs cargo-fuzz if missing
-  bench                measure the relay against plain TCP and websocat (loopback, a few
-                       minutes); prints the table and writes BENCHMARKS.md
+  bench [--browser-only]
+                       measure the relay against plain TCP and websocat, then the page in
+                       headless Chromium against Pyodide (start, bytes shipped) and native
+                       CPython (a Python program's sockets); loopback, a few minutes. Prints
+                       the tables and writes BENCHMARKS.md. --browser-only: the browser part
+                       alone (the page keeps its relay part)
   help                 print this message
 ";
 
@@ -51,7 +56,7 @@ enum Command {
     Build,
     Test,
     Fuzz { seconds: u64 },
-    Bench,
+    Bench { browser_only: bool },
     Help,
 }
 
@@ -71,7 +76,9 @@ impl Command {
             "fuzz" => Command::Fuzz {
                 seconds: opts.value("--seconds")?.unwrap_or(fuzz::DEFAULT_SECONDS),
             },
-            "bench" => Command::Bench,
+            "bench" => Command::Bench {
+                browser_only: opts.flag("--browser-only"),
+            },
             "help" | "--help" | "-h" => Command::Help,
             other => bail!("unknown command `{other}`\n\n{USAGE}"),
         };
@@ -92,7 +99,7 @@ fn main() -> ExitCode {
         // `test` reports on its own: its tally line must be the last line, after any error.
         Command::Test => test::run(),
         Command::Fuzz { seconds } => report(fuzz::run(fuzz::Budget::PerTarget(seconds))),
-        Command::Bench => report(bench::run()),
+        Command::Bench { browser_only } => report(bench::run(browser_only)),
         Command::Help => {
             print!("{USAGE}");
             ExitCode::SUCCESS
@@ -151,6 +158,15 @@ impl<'a> Options<'a> {
         }
         raw.map(|v| v.parse().with_context(|| format!("{name} {v}")))
             .transpose()
+    }
+
+    /// Takes the flag `name` (an option without a value): whether it was given.
+    fn flag(&mut self, name: &str) -> bool {
+        let found = self.args.iter().position(|a| *a == Some(name));
+        if let Some(i) = found {
+            self.args[i] = None;
+        }
+        found.is_some()
     }
 
     /// Fails on any argument no option took.

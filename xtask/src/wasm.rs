@@ -49,8 +49,9 @@ pub fn build() -> Result<()> {
 }
 
 /// Writes `path.gz` beside `path` (unless it is newer already): the relay serves it to browsers that
-/// accept gzip, which ships the Python runtime in 12 MB instead of 28.
-fn gzip(path: &Path) -> Result<()> {
+/// accept gzip, which ships the Python runtime in 12 MB instead of 28. The bench does the same to
+/// Pyodide's files.
+pub fn gzip(path: &Path) -> Result<()> {
     let mut packed = path.as_os_str().to_owned();
     packed.push(".gz");
     let packed = PathBuf::from(packed);

@@ -1,8 +1,8 @@
 //! The page's JavaScript that comes from npm: the code editor (CodeMirror 6 with Python), whose sources,
 //! `package.json` and `package-lock.json` live in `frontend/web/`, bundled by esbuild into `www/editor.js`
-//! (generated, not committed). [`build`] installs the locked packages (`npm ci`, skipped while
-//! `node_modules` is newer than the manifests; `npm install` when there is no lock yet) and runs the bundle
-//! step (`npm run build`). `wasm::build` calls it, so `serve` and `test` both get a current bundle.
+//! (generated, not committed). [`build`] installs the locked packages ([`install`]) and runs the bundle
+//! step (`npm run build`). `wasm::build` calls it, so `serve` and `test` both get a current bundle. The
+//! bench [`install`]s its own package the same way (Pyodide, in `relay/bench/browser/`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -19,25 +19,34 @@ fn dir() -> PathBuf {
 
 /// Installs the npm packages when the manifests changed, then bundles `www/editor.js`.
 pub fn build() -> Result<()> {
-    ensure_npm()?;
     let dir = dir();
+    install(&dir)?;
+    npm(&dir, &["run", "build"])
+}
+
+/// Installs the locked packages of the npm package in `dir` (`npm ci`, skipped while `node_modules` is
+/// newer than the manifests; `npm install` when there is no lock yet), installing npm first if need be.
+pub fn install(dir: &Path) -> Result<()> {
+    ensure_npm()?;
     let lock = dir.join("package-lock.json");
     let installed = dir.join("node_modules").join(".package-lock.json");
     let newest_manifest = modified(&dir.join("package.json"))?.max(modified(&lock)?);
     if !lock.exists() {
-        npm(&dir, &["install", "--no-audit", "--no-fund"])?;
+        npm(dir, &["install", "--no-audit", "--no-fund"])
     } else if modified(&installed)? <= newest_manifest {
-        npm(&dir, &["ci", "--no-audit", "--no-fund"])?;
+        npm(dir, &["ci", "--no-audit", "--no-fund"])
     } else {
         println!("==> npm ci: {} is up to date", installed.display());
+        Ok(())
     }
-    npm(&dir, &["run", "build"])
 }
 
 fn npm(dir: &Path, args: &[&str]) -> Result<()> {
     let mut cmd = Command::new("npm");
     cmd.args(args).current_dir(dir).stdin(Stdio::null());
-    println!("==> (cd frontend/web && {})", tools::describe(&cmd));
+    let root = tools::root();
+    let shown = dir.strip_prefix(&root).unwrap_or(dir);
+    println!("==> (cd {} && {})", shown.display(), tools::describe(&cmd));
     tools::run(&mut cmd)
 }
 

@@ -1,20 +1,28 @@
-//! `soket-bench`: measures the relay against plain TCP and websocat on this machine, in one run, and writes
-//! the result as `BENCHMARKS.md`. `cargo xtask bench` builds it and the relay, makes sure websocat is
-//! installed, and runs it.
+//! `soket-bench`: measures Soket on this machine, in one run, and writes the result as `BENCHMARKS.md`.
+//! `cargo xtask bench` builds it, the relay and the page, installs what it compares against (websocat,
+//! Pyodide, Chromium), and runs it.
 //!
-//! It measures three things, each for every path so that the ratios compare figures taken minutes apart
-//! on the same machine: bulk throughput (upload and download), echo round trips (p50, p99), and the
-//! relay's memory per idle session. Targets are reported met or not met; the bench fails only when
-//! something breaks.
+//! The relay part measures the relay against plain TCP and websocat, each for every path so that the ratios
+//! compare figures taken minutes apart on the same machine: bulk throughput (upload and download), echo
+//! round trips (p50, p99), and the relay's memory per idle session. The browser part measures Soket's page
+//! in headless Chromium: its cold and warm start and the bytes it ships against Pyodide's, and a Python
+//! program's round trips and throughput against the same program under native CPython. `--only` runs one
+//! part and keeps the other's section of the page as it was. Targets are reported met or not met; the
+//! bench fails only when something breaks.
 //!
 //! # Layout
-//! - [`servers`]: the sink, source and echo servers (threads, blocking sockets).
+//! - [`servers`]: the sink, source, echo and drain servers (threads, blocking sockets).
 //! - [`children`]: the relay and websocat processes, killed when dropped.
 //! - [`measure`]: one transfer, one series of round trips, one batch of sessions.
-//! - [`report`]: the markdown page and the verdicts.
+//! - [`report`]: the page, its parts, and the relay part's tables and verdicts.
+//! - [`browser`]: the browser part's loads and program runs; [`proxy`] counts the bytes a load ships.
+//! - [`browser_report`]: the browser part's tables and verdicts.
 
+mod browser;
+mod browser_report;
 mod children;
 mod measure;
+mod proxy;
 mod report;
 mod servers;
 
@@ -24,8 +32,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use browser_report::{BrowserReport, BrowserSetting};
 use measure::{bounded, Ends, Path};
-use report::{Bulk, Memory, Report, RoundTrip, Setting};
+use report::{Bulk, Machine, Memory, Part, Report, RoundTrip, Setting};
 
 const USAGE: &str = "\
 usage: soket-bench [options]   (normally run by `cargo xtask bench`)
@@ -41,6 +50,12 @@ usage: soket-bench [options]   (normally run by `cargo xtask bench`)
   --sessions N       idle sessions for the memory figure (default: 5000)
   --relay-args TEXT  more flags for the relay that carries the bulk and echo traffic, split at
                      spaces (e.g. `--session-buffer 33554432`), to try a setting
+  --only PART        `relay` or `browser`: measure that part only and keep the other part of the
+                     page (--out) as it was
+  --pyodide DIR      relay/bench/browser, with Pyodide installed and gzipped in node_modules/
+                     (default: relay/bench/browser; `cargo xtask bench` prepares it)
+  --python PATH      the native CPython the page's program is compared with (default: python3)
+  --loads N          cold loads (each followed by a warm one) of each page (default: 5)
 ";
 
 /// What the command line asked for.
@@ -55,6 +70,10 @@ struct Args {
     round_trips: usize,
     sessions: usize,
     relay_args: Vec<String>,
+    only: Option<Part>,
+    pyodide: PathBuf,
+    python: PathBuf,
+    loads: usize,
 }
 
 impl Args {
@@ -70,6 +89,10 @@ impl Args {
             round_trips: 5000,
             sessions: 5000,
             relay_args: Vec::new(),
+            only: None,
+            pyodide: PathBuf::from("relay/bench/browser"),
+            python: PathBuf::from("python3"),
+            loads: 5,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -98,6 +121,16 @@ impl Args {
                 "--relay-args" => {
                     args.relay_args = value.split_whitespace().map(String::from).collect()
                 }
+                "--only" => {
+                    args.only = Some(match value.as_str() {
+                        "relay" => Part::Relay,
+                        "browser" => Part::Browser,
+                        _ => bail!("--only {value}: `relay` or `browser`\n\n{USAGE}"),
+                    })
+                }
+                "--pyodide" => args.pyodide = value.into(),
+                "--python" => args.python = value.into(),
+                "--loads" => args.loads = number()?.max(1) as usize,
                 _ => bail!("unknown option {flag}\n\n{USAGE}"),
             }
         }
@@ -129,6 +162,62 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<()> {
+    // A part not measured now keeps its text from the page as it was.
+    let before = args
+        .out
+        .as_ref()
+        .and_then(|out| std::fs::read_to_string(out).ok())
+        .unwrap_or_default();
+    let kept = |part| report::part_of(&before, part).unwrap_or_else(|| report::unmeasured(part));
+    let relay = match args.only {
+        Some(Part::Browser) => kept(Part::Relay),
+        _ => relay_part(&args).await?.markdown(),
+    };
+    let browser = match args.only {
+        Some(Part::Relay) => kept(Part::Browser),
+        _ => browser_part(&args).await?.markdown(),
+    };
+    let page = report::page(&relay, &browser);
+    print!("{page}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &page).with_context(|| format!("write {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// The browser part: Soket's page against Pyodide and native CPython.
+async fn browser_part(args: &Args) -> Result<BrowserReport> {
+    let options = browser::Options {
+        relay: args.relay.clone(),
+        www: args.www.clone(),
+        pyodide: args.pyodide.clone(),
+        python: args.python.clone(),
+        loads: args.loads,
+    };
+    let figures = browser::run(&options).await?;
+    let package = args.pyodide.join("node_modules/pyodide/package.json");
+    let pyodide = std::fs::read_to_string(&package)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json["version"].as_str().map(String::from))
+        .unwrap_or_else(|| "?".into());
+    let setting = BrowserSetting {
+        machine: machine(),
+        command: args.command.clone(),
+        // "Chromium 156.0.8078.79 built on Debian GNU/Linux 12 (bookworm)": the name and version.
+        chromium: output(soket_e2e::CHROMIUM.as_ref(), "--version")
+            .map(|v| v.split(" built on").next().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| "Chromium".into()),
+        pyodide,
+        python: output(&args.python, "--version").unwrap_or_else(|| "python3".into()),
+        loads: args.loads,
+    };
+    Ok(BrowserReport { setting, figures })
+}
+
+/// The relay part: the relay against plain TCP and websocat, then its memory per idle session.
+async fn relay_part(args: &Args) -> Result<Report> {
     let websocat = match &args.websocat {
         Some(path) => path.clone(),
         None => children::find_websocat()
@@ -224,7 +313,7 @@ async fn run(args: Args) -> Result<()> {
     relay.child.check_alive()?;
     drop((ws_sink, ws_source, ws_echo, relay));
 
-    let memory = bounded("idle sessions", idle_memory(&args)).await?;
+    let memory = bounded("idle sessions", idle_memory(args)).await?;
     eprintln!(
         "memory: {} KiB before, {} KiB with {} sessions: {:.1} KiB per session",
         memory.before_kib,
@@ -233,19 +322,12 @@ async fn run(args: Args) -> Result<()> {
         memory.per_session_kib()
     );
 
-    let report = Report {
-        setting: setting(&args, &websocat),
+    Ok(Report {
+        setting: setting(args, &websocat),
         bulk,
         rtt: rtt.try_into().ok().expect("one series per path"),
         memory,
-    };
-    let page = report.markdown();
-    print!("{page}");
-    if let Some(out) = &args.out {
-        std::fs::write(out, &page).with_context(|| format!("write {}", out.display()))?;
-        eprintln!("wrote {}", out.display());
-    }
-    Ok(())
+    })
 }
 
 /// The relay's resident memory before and after `args.sessions` idle sessions, in a relay of its own.
@@ -307,16 +389,44 @@ fn raise_fd_limit(want: u64) -> Result<()> {
     Ok(())
 }
 
-/// The date and the machine facts named above the tables.
+/// The relay part's settings, named above its tables.
 fn setting(args: &Args, websocat: &std::path::Path) -> Setting {
-    let output = |program: &std::path::Path, arg: &str| {
-        std::process::Command::new(program)
-            .arg(arg)
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
+    let websocat = output(websocat, "--version").unwrap_or_else(|| "websocat".into());
+    Setting {
+        machine: machine(),
+        websocat,
+        command: args.command.clone(),
+        relay_flags: ["--session-rate", "0"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(args.relay_args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        bulk_mib: args.mib,
+        rounds: args.rounds,
+        rtt_size: RTT_SIZE,
+        rtt_warmup: RTT_WARMUP,
+        rtt_count: args.round_trips,
+    }
+}
+
+/// The first line `program arg` prints on stdout, if it runs and prints one.
+fn output(program: &std::path::Path, arg: &str) -> Option<String> {
+    std::process::Command::new(program)
+        .arg(arg)
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|l| l.trim().to_string())
+        })
+        .filter(|s| !s.is_empty())
+}
+
+/// Today and the machine, named above each part's tables.
+fn machine() -> Machine {
     let cores = output("nproc".as_ref(), "--all")
         .or_else(|| {
             std::thread::available_parallelism()
@@ -335,25 +445,11 @@ fn setting(args: &Args, websocat: &std::path::Path) -> Setting {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "?".into());
-    let websocat = output(websocat, "--version").unwrap_or_else(|| "websocat".into());
-    Setting {
+    Machine {
         date: today(),
         cores,
         cpu,
         kernel,
-        websocat,
-        command: args.command.clone(),
-        relay_flags: ["--session-rate", "0"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(args.relay_args.iter().cloned())
-            .collect::<Vec<_>>()
-            .join(" "),
-        bulk_mib: args.mib,
-        rounds: args.rounds,
-        rtt_size: RTT_SIZE,
-        rtt_warmup: RTT_WARMUP,
-        rtt_count: args.round_trips,
     }
 }
 

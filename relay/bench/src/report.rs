@@ -1,15 +1,91 @@
-//! What one run found, as the markdown table of `BENCHMARKS.md`: figures, ratios, and each target marked
-//! met or not met. Every figure comes from the run that writes the page.
+//! `BENCHMARKS.md`: the page ([`page`]), made of two parts between markers so that a run of one part keeps
+//! the other ([`part_of`]), and the relay part itself ([`Report`]): figures, ratios, and each target marked
+//! met or not met. Every figure of a part comes from the run that wrote that part.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// The machine and the run's settings, said above the tables.
-pub struct Setting {
+/// The day and the machine a part was measured on.
+pub struct Machine {
     pub date: String,
     pub cores: String,
     pub cpu: String,
     pub kernel: String,
+}
+
+/// The two parts of the page, each between its own markers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Relay,
+    Browser,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Relay => "relay",
+            Part::Browser => "browser",
+        }
+    }
+
+    fn begin(self) -> String {
+        format!("<!-- begin part: {} -->", self.name())
+    }
+
+    fn end(self) -> String {
+        format!("<!-- end part: {} -->", self.name())
+    }
+}
+
+/// The whole page around its two parts' markdown.
+pub fn page(relay: &str, browser: &str) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Made by `cargo xtask bench`, in two parts: the relay against plain TCP and websocat, then Soket's \
+         page in headless Chromium against Pyodide and native CPython. `cargo xtask bench --browser-only` \
+         measures the browser part alone and keeps the relay part as it was, so each part says when it was \
+         made; every ratio compares figures of the same run. All traffic stays on loopback. Run the command \
+         again to refresh this page; the targets are reported here, never asserted by tests.\n"
+    );
+    for (part, text) in [(Part::Relay, relay), (Part::Browser, browser)] {
+        // Blank lines around the markers: a marker right under a table could be read as one of its rows.
+        let _ = writeln!(
+            md,
+            "{}\n\n{}\n\n{}\n",
+            part.begin(),
+            text.trim(),
+            part.end()
+        );
+    }
+    md.truncate(md.trim_end().len());
+    md.push('\n');
+    md
+}
+
+/// The markdown of `part` in a page written before, if it has that part.
+pub fn part_of(page: &str, part: Part) -> Option<String> {
+    let (_, rest) = page.split_once(&part.begin())?;
+    let (text, _) = rest.split_once(&part.end())?;
+    Some(format!("{}\n", text.trim()))
+}
+
+/// What a part says when it was never measured.
+pub fn unmeasured(part: Part) -> String {
+    let how = match part {
+        Part::Relay => "`cargo xtask bench`",
+        Part::Browser => "`cargo xtask bench` or `cargo xtask bench --browser-only`",
+    };
+    format!(
+        "The {} part has not been measured yet: run {how}.\n",
+        part.name()
+    )
+}
+
+/// The machine and the run's settings, said above the tables.
+pub struct Setting {
+    pub machine: Machine,
     pub websocat: String,
     pub command: String,
     /// The flags of the relay that carries the bulk and echo traffic, besides `--port`, `--www`, `--allow`.
@@ -81,14 +157,13 @@ pub fn median(values: &[f64]) -> f64 {
 impl Report {
     pub fn markdown(&self) -> String {
         let s = &self.setting;
+        let m = &s.machine;
         let mut md = String::new();
-        let _ = writeln!(md, "# Benchmarks\n");
         let _ = writeln!(
             md,
-            "Made by `{}` on {}: {} cores ({}), Linux {}, {}. One run; every figure and ratio below comes \
-             from it. All traffic stays on loopback (clients on 127.0.0.1, servers on 127.0.0.2). Run the \
-             command again to refresh this page; the targets are reported here, never asserted by tests.\n",
-            s.command, s.date, s.cores, s.cpu, s.kernel, s.websocat
+            "Relay part: made by `{}` on {}: {} cores ({}), Linux {}, {}. One run; every figure and ratio of \
+             this part comes from it. Clients on 127.0.0.1, servers on 127.0.0.2.\n",
+            s.command, m.date, m.cores, m.cpu, m.kernel, s.websocat
         );
         let _ = writeln!(md, "The paths:");
         let _ = writeln!(
@@ -203,7 +278,7 @@ impl Report {
             m.per_session_kib()
         );
 
-        let _ = writeln!(md, "## Targets\n");
+        let _ = writeln!(md, "## Relay targets\n");
         let _ = writeln!(md, "| target | measured | verdict |");
         let _ = writeln!(md, "|---|---:|---|");
         for (target, measured, met) in self.targets() {
@@ -275,7 +350,7 @@ impl Report {
 }
 
 /// `3595.2` as `3,595`.
-fn thousands(x: f64) -> String {
+pub fn thousands(x: f64) -> String {
     if !x.is_finite() {
         return "–".into();
     }
@@ -290,7 +365,8 @@ fn thousands(x: f64) -> String {
     out
 }
 
-fn list(values: &[f64]) -> String {
+/// `[2856.3, 1976.0]` as `2856, 1976`.
+pub fn list(values: &[f64]) -> String {
     values
         .iter()
         .map(|v| format!("{v:.0}"))
@@ -298,7 +374,7 @@ fn list(values: &[f64]) -> String {
         .join(", ")
 }
 
-fn times(ratio: f64) -> String {
+pub fn times(ratio: f64) -> String {
     format!("{ratio:.2}×")
 }
 

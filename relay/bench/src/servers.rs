@@ -1,4 +1,5 @@
-//! The far ends every path talks to: a sink, a source and an echo server, on real loopback sockets.
+//! The far ends every path talks to: a sink, a source and an echo server, on real loopback sockets, and
+//! for the browser part's Python program a drain (a sink that answers with its count).
 //!
 //! They run on plain threads with blocking sockets, outside the bench's tokio runtime, so that they behave
 //! like the separate programs they stand for and do not queue behind the clients' tasks. Each connection
@@ -93,6 +94,27 @@ pub fn echo(ip: &str) -> Result<SocketAddr> {
                 }
             }
         }
+    });
+    Ok(addr)
+}
+
+/// Starts a drain on `ip`, port 0: for each connection it reads to end of file, then answers the number of
+/// bytes it read (8 bytes, big-endian) and closes. A client that half-closes after its last write and
+/// waits for the answer times the delivery of every byte, which a sink cannot tell it.
+pub fn drain(ip: &str) -> Result<SocketAddr> {
+    let listener = TcpListener::bind((ip, 0)).with_context(|| format!("bind a drain on {ip}"))?;
+    let addr = listener.local_addr()?;
+    serve(listener, |mut socket| {
+        let mut buf = vec![0u8; CHUNK];
+        let mut total = 0u64;
+        loop {
+            match socket.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => total += n as u64,
+                Err(_) => return,
+            }
+        }
+        let _ = socket.write_all(&total.to_be_bytes());
     });
     Ok(addr)
 }
