@@ -106,8 +106,12 @@ impl Relay {
             .route("/ws", get(upgrade))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/metrics", get(metrics))
-            // `x.gz` beside `x` (the build makes them for the wasm) goes to browsers that accept gzip.
-            .fallback_service(ServeDir::new(&self.shared.config.www).precompressed_gzip())
+            // `x.br` or `x.gz` beside `x` (the build makes both for the wasm) goes to browsers that accept it.
+            .fallback_service(
+                ServeDir::new(&self.shared.config.www)
+                    .precompressed_br()
+                    .precompressed_gzip(),
+            )
             .layer(header("cross-origin-opener-policy", "same-origin"))
             .layer(header("cross-origin-embedder-policy", "require-corp"))
             .layer(header("cross-origin-resource-policy", "same-origin"))

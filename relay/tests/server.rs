@@ -212,11 +212,12 @@ async fn shutdown_says_goodbye_and_closes_listeners() {
 }
 
 #[tokio::test]
-async fn a_gzipped_file_goes_to_browsers_that_accept_gzip() {
+async fn a_compressed_file_goes_to_browsers_that_accept_its_encoding() {
     let dir = std::env::temp_dir().join(format!("soket-www-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("www dir");
     std::fs::write(dir.join("runtime.wasm"), b"plain bytes").expect("plain");
     std::fs::write(dir.join("runtime.wasm.gz"), b"gzip bytes").expect("gz");
+    std::fs::write(dir.join("runtime.wasm.br"), b"brotli bytes").expect("br");
     let relay = start(&["--www", dir.to_str().expect("utf-8")]).await;
     let ask = |encoding: &'static str| {
         let addr = relay.addr;
@@ -235,7 +236,11 @@ async fn a_gzipped_file_goes_to_browsers_that_accept_gzip() {
             String::from_utf8_lossy(&response).to_lowercase()
         }
     };
-    let gzipped = ask("gzip, br").await;
+    // What Chromium asks for: brotli, the smaller, wins.
+    let brotli = ask("gzip, deflate, br, zstd").await;
+    assert!(brotli.contains("content-encoding: br"), "{brotli}");
+    assert!(brotli.ends_with("brotli bytes"), "{brotli}");
+    let gzipped = ask("gzip").await;
     assert!(gzipped.contains("content-encoding: gzip"), "{gzipped}");
     assert!(
         gzipped.contains("content-type: application/wasm"),

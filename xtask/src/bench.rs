@@ -5,8 +5,8 @@
 //!
 //! The relay part needs websocat (the WebSocket→TCP relay we compare against). The browser part needs the
 //! page built (`www/pkg/`, as `cargo xtask build` makes it), Chromium and chromedriver, Pyodide (the npm
-//! package pinned in `relay/bench/browser/`, installed with `npm ci` and its files gzipped as the build
-//! gzips Soket's wasm) and `python3`. `--browser-only` measures the browser part alone; the bench keeps
+//! package pinned in `relay/bench/browser/`, installed with `npm ci` and its files compressed as the build
+//! compresses Soket's wasm) and `python3`. `--browser-only` measures the browser part alone; the bench keeps
 //! the page's relay part as it was.
 
 use std::path::{Path, PathBuf};
@@ -28,9 +28,9 @@ const WEBSOCAT_INSTALLS: &[&[&str]] = &[
 /// Where the browser part's npm package (Pyodide) and pages live.
 const BROWSER_DIR: &str = "relay/bench/browser";
 
-/// The files of the Pyodide package its page loads, gzipped beside themselves like Soket's wasm (the same
-/// list as `PYODIDE_GZIPPED` in `relay/bench/src/browser.rs`, which checks they are there).
-const PYODIDE_GZIPPED: [&str; 5] = [
+/// The files of the Pyodide package its page loads, compressed (`.br`, `.gz`) beside themselves like Soket's wasm (the same
+/// list as `PYODIDE_COMPRESSED` in `relay/bench/src/browser.rs`, which checks they are there).
+const PYODIDE_COMPRESSED: [&str; 5] = [
     "pyodide.mjs",
     "pyodide.asm.mjs",
     "pyodide.asm.wasm",
@@ -92,15 +92,15 @@ pub fn run(browser_only: bool) -> Result<()> {
     tools::run(&mut bench)
 }
 
-/// The browser part's needs: the page's wasm and bundle, Chromium, Pyodide installed and gzipped, python3.
+/// The browser part's needs: the page's wasm and bundle, Chromium, Pyodide installed and compressed, python3.
 fn prepare_browser(root: &Path) -> Result<()> {
     crate::wasm::build()?;
     tools::ensure_chromium()?;
     let dir = root.join(BROWSER_DIR);
     crate::web::install(&dir)?;
     let package = dir.join("node_modules").join("pyodide");
-    for file in PYODIDE_GZIPPED {
-        crate::wasm::gzip(&package.join(file))?;
+    for file in PYODIDE_COMPRESSED {
+        crate::wasm::compress(&package.join(file))?;
     }
     if !tools::succeeds(Command::new("python3").arg("--version")) {
         bail!(

@@ -268,13 +268,15 @@ impl SharedWww {
     fn new(options: &Options) -> Result<SharedWww> {
         let package = options.pyodide.join("node_modules").join("pyodide");
         // Without them Pyodide would ship uncompressed, and its bytes would not compare with Soket's.
-        for file in PYODIDE_GZIPPED {
-            let gz = package.join(format!("{file}.gz"));
-            ensure!(
-                gz.is_file(),
-                "{} is missing: `cargo xtask bench` installs Pyodide and compresses its files",
-                gz.display()
-            );
+        for file in PYODIDE_COMPRESSED {
+            for packed in [format!("{file}.br"), format!("{file}.gz")] {
+                let packed = package.join(packed);
+                ensure!(
+                    packed.is_file(),
+                    "{} is missing: `cargo xtask bench` installs Pyodide and compresses its files",
+                    packed.display()
+                );
+            }
         }
         let dir = std::env::temp_dir().join(format!("soket-bench-www-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -301,9 +303,9 @@ impl Drop for SharedWww {
     }
 }
 
-/// The files of Pyodide's package that `pyodide.html` loads, which `cargo xtask bench` gzips (`x.gz`
-/// beside `x`, as the build does for Soket's wasm).
-pub const PYODIDE_GZIPPED: [&str; 5] = [
+/// The files of Pyodide's package that `pyodide.html` loads, which `cargo xtask bench` compresses (`x.br`
+/// and `x.gz` beside `x`, as the build does for Soket's wasm).
+pub const PYODIDE_COMPRESSED: [&str; 5] = [
     "pyodide.mjs",
     "pyodide.asm.mjs",
     "pyodide.asm.wasm",

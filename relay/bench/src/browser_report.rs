@@ -79,12 +79,12 @@ impl BrowserReport {
             "## Browser: bytes shipped\n\nWhat the server sent the browser per load (median), counted at \
              the proxy: every response's status line, headers and body, for the page and its workers \
              (and, for Soket, the WebSocket's handshake and first frames). MB are 10⁶ bytes, kB 10³. The relay \
-             serves `x.gz` beside `x` to browsers that accept gzip: Soket's build makes them for its two \
-             wasm modules (its JavaScript and CSS ship uncompressed); for Pyodide the bench makes them, at \
+             serves `x.br` or `x.gz` beside `x` to browsers that accept brotli or gzip: Soket's build makes \
+             them for its two wasm modules (its JavaScript and CSS ship uncompressed); for Pyodide the bench makes them, at \
              the same level, for every file the page loads ({}), as a CDN would compress them. The wasm \
              columns are the runtime's main wasm module in the page's Performance API (`transferSize`, \
              `decodedBodySize`).\n",
-            browser::PYODIDE_GZIPPED
+            browser::PYODIDE_COMPRESSED
                 .iter()
                 .map(|f| format!("`{f}`"))
                 .collect::<Vec<_>>()

@@ -52,7 +52,7 @@ usage: soket-bench [options]   (normally run by `cargo xtask bench`)
                      spaces (e.g. `--session-buffer 33554432`), to try a setting
   --only PART        `relay` or `browser`: measure that part only and keep the other part of the
                      page (--out) as it was
-  --pyodide DIR      relay/bench/browser, with Pyodide installed and gzipped in node_modules/
+  --pyodide DIR      relay/bench/browser, with Pyodide installed and compressed in node_modules/
                      (default: relay/bench/browser; `cargo xtask bench` prepares it)
   --python PATH      the native CPython the page's program is compared with (default: python3)
   --loads N          cold loads (each followed by a warm one) of each page (default: 5)
