@@ -17,11 +17,13 @@ fn dir() -> PathBuf {
     tools::root().join("frontend").join("web")
 }
 
-/// Installs the npm packages when the manifests changed, then bundles `www/editor.js`.
+/// Installs the npm packages when the manifests changed, then bundles `www/editor.js` (and its `.br` and
+/// `.gz`, which the relay serves to browsers that accept them).
 pub fn build() -> Result<()> {
     let dir = dir();
     install(&dir)?;
-    npm(&dir, &["run", "build"])
+    npm(&dir, &["run", "build"])?;
+    crate::wasm::compress(&tools::root().join("www").join("editor.js"))
 }
 
 /// Installs the locked packages of the npm package in `dir` (`npm ci`, skipped while `node_modules` is
