@@ -333,3 +333,31 @@ async fn signal_and_subprocess_import_in_a_browser_without_processes() -> Result
     })
     .await
 }
+
+#[tokio::test]
+async fn asyncio_streams_talk_to_the_lab_and_serve_on_the_sessions_host() -> Result<()> {
+    let page = Page::open().await?;
+    page.check(async |page| {
+        let source = "import asyncio\n\
+                      async def handle(reader, writer):\n    data = await reader.readline()\n    writer.write(data.upper())\n    await writer.drain()\n    writer.close()\n\
+                      async def main():\n\
+                      \x20   reader, writer = await asyncio.open_connection('lab', 7)\n\
+                      \x20   writer.write(b'hello asyncio\\n')\n\
+                      \x20   print(await reader.readline())\n\
+                      \x20   writer.close()\n\
+                      \x20   server = await asyncio.start_server(handle, '127.0.0.1', 7600)\n\
+                      \x20   r, w = await asyncio.open_connection('127.0.0.1', 7600)\n\
+                      \x20   w.write(b'shout\\n')\n\
+                      \x20   print(await r.readline())\n\
+                      \x20   server.close()\n\
+                      \x20   await asyncio.wait_for(asyncio.sleep(0.05), 1)\n\
+                      asyncio.run(main())\n";
+        let out = page.run("main.py", source).await?;
+        ensure!(
+            out.exit_code == 0 && out.stdout == "b'hello asyncio\\n'\nb'SHOUT\\n'\n",
+            "{out}"
+        );
+        Ok(())
+    })
+    .await
+}
