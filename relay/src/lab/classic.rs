@@ -10,12 +10,12 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
+use super::clock::{self, Utc};
 use super::{Context, Service};
 
 /// Most bytes one chargen connection sends: plenty to watch a stream arrive, then it closes.
@@ -109,13 +109,11 @@ fn is_loopback(addr: SocketAddr) -> bool {
 
 /// The one-shot answer of a service to `request` (a datagram; empty for a TCP connection).
 fn answer(service: Service, request: &[u8]) -> Vec<u8> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = clock::unix_now();
     match service {
         Service::Echo => request[..request.len().min(65_507)].to_vec(),
-        Service::Daytime => format!("{}\r\n", daytime(now)).into_bytes(),
+        // RFC 867 leaves the format free; this is what `date -u` prints.
+        Service::Daytime => format!("{}\r\n", Utc::from_unix(now).date_u()).into_bytes(),
         Service::Qotd => {
             let quote = QUOTES[(now / 86_400) as usize % QUOTES.len()];
             format!("{quote}\r\n").into_bytes()
@@ -144,50 +142,9 @@ fn chargen_line(n: usize) -> [u8; 74] {
     line
 }
 
-/// RFC 867 leaves the format free; this is the one `date -u` prints, e.g. `Tue Nov 24 22:43:09 UTC 2026`.
-fn daytime(unix: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix / 86_400;
-    let secs = unix % 86_400;
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{} {} {:2} {:02}:{:02}:{:02} UTC {year}",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        day,
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn daytime_reads_like_date() {
-        assert_eq!(daytime(0), "Thu Jan  1 00:00:00 UTC 1970");
-        assert_eq!(daytime(1_795_560_189), "Tue Nov 24 22:43:09 UTC 2026");
-        assert_eq!(daytime(951_782_400), "Tue Feb 29 00:00:00 UTC 2000");
-    }
 
     #[test]
     fn chargen_lines_shift_by_one() {

@@ -40,6 +40,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::clock::{self, Utc};
 use super::line::{Line, LineConn};
 use super::{Context, DataPort};
 
@@ -841,35 +842,15 @@ fn from_ascii(data: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// UTC date and time of `time`: year, month, day, hour, minute, second (Howard Hinnant's civil_from_days).
-fn civil(time: SystemTime) -> (i64, u64, u64, u64, u64, u64) {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = ((secs / 86400) as i64, secs % 86400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u64;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u64;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, rest / 3600, rest / 60 % 60, rest % 60)
-}
-
 /// MDTM's form (RFC 3659): YYYYMMDDHHMMSS, UTC.
 fn timestamp(time: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(time);
-    format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
+    Utc::from_unix(clock::unix(time)).compact()
 }
 
 /// `ls -l`'s date: the time of day for the last half year, else the year.
 fn ls_date(time: SystemTime, now: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (y, mo, d, h, mi, _) = civil(time);
-    let month = MONTHS[(mo as usize + 11) % 12];
+    let t = Utc::from_unix(clock::unix(time));
+    let (month, d, y, h, mi) = (t.month_name(), t.day, t.year, t.hour(), t.minute());
     match now
         .duration_since(time)
         .is_ok_and(|age| age.as_secs() < 180 * 86400)

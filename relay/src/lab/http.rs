@@ -24,7 +24,6 @@
 //! HTTP/2, uploads that persist, cookies, and XML-RPC's `system.multicall`.
 
 use std::io;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request};
@@ -41,6 +40,7 @@ use serde_json::{json, Map, Value as JsonValue};
 use tokio::net::TcpStream;
 use tokio_io_timeout::TimeoutStream;
 
+use super::clock::{self, Utc};
 use super::{Context, Service};
 
 mod xmlrpc;
@@ -186,31 +186,9 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"error": message}))).into_response()
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// `2024-03-01T12:00:00Z` for a Unix time (UTC; days to a civil date by Howard Hinnant's algorithm).
-fn iso8601(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
-}
-
 async fn api_time() -> Json<JsonValue> {
-    let unix = unix_now();
-    Json(json!({"unix": unix, "iso": iso8601(unix)}))
+    let unix = clock::unix_now();
+    Json(json!({"unix": unix, "iso": Utc::from_unix(unix).iso8601()}))
 }
 
 async fn api_quotes() -> Json<JsonValue> {
@@ -342,17 +320,5 @@ async fn xmlrpc(request: Request) -> Response {
     match read_body(&parts.headers, body).await {
         Ok(body) => ([(CONTENT_TYPE, "text/xml")], xmlrpc::respond(&body)).into_response(),
         Err(response) => response,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iso8601_dates() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(iso8601(1_709_294_645), "2024-03-01T12:04:05Z");
     }
 }

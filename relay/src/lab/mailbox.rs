@@ -13,7 +13,8 @@
 //! [`MAX_MESSAGE`], [`MAX_MESSAGES`], [`MAX_BYTES`].
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::clock::Utc;
 
 /// The largest message accepted (SMTP advertises it as `SIZE`): enough for any exercise with a small
 /// attachment, small enough that a session cannot use the relay as storage.
@@ -192,10 +193,7 @@ fn welcome() -> String {
 
 /// Unix seconds now.
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    super::clock::unix_now().max(0) as u64
 }
 
 /// `text` with every line ending in CRLF (a lone LF or CR becomes CRLF).
@@ -264,53 +262,20 @@ pub fn field(text: &str, name: &str) -> Option<String> {
     })
 }
 
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// Year, month (1..), day, and the day's number since 1970-01-01 (Howard Hinnant's civil_from_days).
-fn civil(secs: u64) -> (u64, usize, u64, u64) {
-    let days = secs / 86400;
-    let z = days + 719468;
-    let era = z / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month as usize, day, days)
-}
-
-fn clock(secs: u64) -> String {
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 /// A date as mail headers write it (RFC 5322), in UTC: `Tue, 01 Jul 2025 10:00:00 +0000`.
 pub fn rfc5322_date(secs: u64) -> String {
-    let (year, month, day, days) = civil(secs);
-    format!(
-        "{}, {day:02} {} {year} {} +0000",
-        DAYS[(days % 7) as usize],
-        MONTHS[month - 1],
-        clock(secs)
-    )
+    Utc::from_unix(secs as i64).rfc5322()
 }
 
 /// A date as IMAP4's INTERNALDATE writes it: `01-Jul-2025 10:00:00 +0000`.
 pub fn imap_date(secs: u64) -> String {
-    let (year, month, day, _) = civil(secs);
+    let t = Utc::from_unix(secs as i64);
     format!(
-        "{day:02}-{}-{year} {} +0000",
-        MONTHS[month - 1],
-        clock(secs)
+        "{:02}-{}-{} {} +0000",
+        t.day,
+        t.month_name(),
+        t.year,
+        t.clock()
     )
 }
 

@@ -22,6 +22,7 @@
 pub mod line;
 
 pub mod classic;
+pub mod clock;
 pub mod ftp;
 pub mod gopher;
 pub mod http;

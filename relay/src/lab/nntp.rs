@@ -26,10 +26,10 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpStream;
 
+use super::clock::Utc;
 use super::line::{Line, LineConn};
 use super::{Context, LabState};
 
@@ -229,7 +229,7 @@ fn parse(lines: &[String]) -> Result<(Article, Vec<usize>), String> {
             // A counter shared by all sessions keeps the ids of posts in one second apart.
             static POSTED: AtomicU64 = AtomicU64::new(1);
             let n = POSTED.fetch_add(1, Ordering::Relaxed);
-            let id = format!("<{}.{n}@news.lab>", unix_seconds());
+            let id = format!("<{}.{n}@news.lab>", super::clock::unix_now());
             headers.push(("Message-ID".into(), id.clone()));
             id
         }
@@ -611,71 +611,6 @@ fn wildmat(pattern: &str, name: &str) -> bool {
     matched
 }
 
-fn unix_seconds() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH);
-    since.unwrap_or_default().as_secs() as i64
-}
-
-/// A moment in UTC, broken down (the lab has no time zones); the Telnet server's `date` uses it too.
-pub(super) struct Utc {
-    pub year: i64,
-    /// 1 to 12.
-    pub month: usize,
-    pub day: i64,
-    /// Seconds since midnight.
-    pub time: i64,
-    /// 0 is Sunday.
-    pub weekday: usize,
-}
-
-pub(super) const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-pub(super) const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-impl Utc {
-    pub(super) fn now() -> Utc {
-        Utc::from_unix(unix_seconds())
-    }
-
-    /// Howard Hinnant's `civil_from_days`: twenty lines instead of a date crate for three formats.
-    fn from_unix(secs: i64) -> Utc {
-        let days = secs.div_euclid(86400);
-        let z = days + 719_468;
-        let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        Utc {
-            year: yoe + era * 400 + i64::from(month <= 2),
-            month: month as usize,
-            day: doy - (153 * mp + 2) / 5 + 1,
-            time: secs.rem_euclid(86400),
-            weekday: (days + 4).rem_euclid(7) as usize,
-        }
-    }
-
-    /// `hh:mm:ss`.
-    pub(super) fn clock(&self) -> String {
-        let t = self.time;
-        format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
-    }
-
-    /// `yyyymmddhhmmss`, for DATE.
-    fn compact(&self) -> String {
-        let (y, m, d) = (self.year, self.month, self.day);
-        format!("{y:04}{m:02}{d:02}{}", self.clock().replace(':', ""))
-    }
-
-    /// `Tue, 02 Sep 2025 11:30:00 +0000`, for Date headers.
-    fn rfc5322(&self) -> String {
-        let (weekday, month) = (WEEKDAYS[self.weekday], MONTHS[self.month - 1]);
-        let (day, year, clock) = (self.day, self.year, self.clock());
-        format!("{weekday}, {day:02} {month} {year} {clock} +0000")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,15 +620,6 @@ mod tests {
         assert_eq!(
             builtins().iter().map(Vec::len).collect::<Vec<_>>(),
             [3, 3, 3]
-        );
-        assert_eq!(
-            Utc::from_unix(0).rfc5322(),
-            "Thu, 01 Jan 1970 00:00:00 +0000"
-        );
-        assert_eq!(Utc::from_unix(1_756_805_400).compact(), "20250902093000");
-        assert_eq!(
-            Utc::from_unix(951_825_600).rfc5322(),
-            "Tue, 29 Feb 2000 12:00:00 +0000"
         );
         assert!(wildmat("lab.*,!lab.announce", "lab.python"));
         assert!(!wildmat("lab.*,!lab.announce", "lab.announce"));

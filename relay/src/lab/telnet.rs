@@ -32,8 +32,8 @@ use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::clock::Utc;
 use super::line::LineConn;
-use super::nntp::{Utc, MONTHS, WEEKDAYS};
 use super::Context;
 
 /// Longest input line: commands here are short, and a terminal line is rarely longer.
@@ -438,10 +438,7 @@ const HELP: &str = "Commands:
 
 /// Like `date`: `Tue Sep  2 11:30:00 UTC 2025`.
 fn date() -> String {
-    let now = Utc::now();
-    let (weekday, month) = (WEEKDAYS[now.weekday], MONTHS[now.month - 1]);
-    let (day, clock, year) = (now.day, now.clock(), now.year);
-    format!("{weekday} {month} {day:>2} {clock} UTC {year}\n")
+    format!("{}\n", Utc::now().date_u())
 }
 
 pub async fn serve(socket: TcpStream, context: Context) -> io::Result<()> {

@@ -9,7 +9,8 @@ use base64::Engine as _;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::{iso8601, unix_now, QUOTES};
+use super::QUOTES;
+use crate::lab::clock::{unix_now, Utc};
 
 /// The deepest XML element nesting of a call (each struct level costs three): bounds the recursion.
 pub const MAX_DEPTH: usize = 64;
@@ -94,7 +95,7 @@ fn call(method: &str, params: Vec<Value>) -> Result<Value, Fault> {
             _ => bad(METHODS[0].1),
         },
         ("echo", [x]) => Ok(x.clone()),
-        ("lab.time", []) => Ok(Value::Str(iso8601(unix_now()))),
+        ("lab.time", []) => Ok(Value::Str(Utc::now().iso8601())),
         ("lab.quote", []) => {
             let (author, text) = QUOTES[unix_now().rem_euclid(QUOTES.len() as i64) as usize];
             Ok(Value::Str(format!("{text} ({author})")))
