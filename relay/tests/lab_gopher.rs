@@ -17,16 +17,9 @@ async fn lab() -> (TestRelay, SocketAddr) {
     (relay, addr)
 }
 
-/// Sends `request` on a fresh connection and reads until the server closes (at most 10 s).
+/// Sends `request` on a fresh connection and reads until the server closes.
 async fn fetch(addr: SocketAddr, request: &[u8]) -> String {
-    let mut socket = TcpStream::connect(addr).await.expect("connect");
-    socket.write_all(request).await.expect("send");
-    let mut reply = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut reply))
-        .await
-        .expect("the server closed within 10 s")
-        .expect("read");
-    String::from_utf8(reply).expect("utf-8")
+    String::from_utf8(exchange(addr, request).await).expect("utf-8")
 }
 
 #[tokio::test]

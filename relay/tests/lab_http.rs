@@ -38,16 +38,9 @@ async fn curl(addr: SocketAddr, path: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Sends `request` on a fresh connection and reads until the server closes (at most 10 s).
+/// Sends `request` on a fresh connection and reads until the server closes.
 async fn raw(addr: SocketAddr, request: &[u8]) -> String {
-    let mut socket = TcpStream::connect(addr).await.expect("connect");
-    socket.write_all(request).await.expect("send");
-    let mut reply = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut reply))
-        .await
-        .expect("the server closed within 10 s")
-        .expect("read");
-    String::from_utf8_lossy(&reply).into_owned()
+    String::from_utf8_lossy(&exchange(addr, request).await).into_owned()
 }
 
 const HTTP_CLIENT: &str = r#"

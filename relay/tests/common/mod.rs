@@ -364,3 +364,15 @@ impl PythonRun {
         &self.stdout
     }
 }
+
+/// Sends `request` on a fresh connection to `addr` and reads until the server closes (at most 10 s).
+pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut socket = TcpStream::connect(addr).await.expect("connect");
+    socket.write_all(request).await.expect("send");
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut reply))
+        .await
+        .expect("the server closed within 10 s")
+        .expect("read");
+    reply
+}
