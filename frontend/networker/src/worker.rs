@@ -277,7 +277,10 @@ fn retry_later(inner: &Rc<RefCell<Inner>>) {
 fn on_ring(inner: &Rc<RefCell<Inner>>, program: u32, message: JsValue) {
     {
         let mut me = inner.borrow_mut();
-        if let Ok(cancel) = Reflect::get(&message, &"cancel".into()) {
+        // A ring is a plain number; only a cancel is an object. (Reflect.get on a number throws, and an
+        // exception on every call costs more than the call.)
+        if message.is_object() {
+            let cancel = Reflect::get(&message, &"cancel".into()).unwrap_or_default();
             if let Some(seq) = cancel.as_f64() {
                 me.exec.cancel(Ticket {
                     program,
