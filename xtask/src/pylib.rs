@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 
@@ -24,7 +23,7 @@ fn requirements() -> PathBuf {
 pub fn build() -> Result<()> {
     let out = tools::root().join("www").join("pylib");
     let index = out.join("index.json");
-    if modified(&index) > modified(&requirements()) {
+    if tools::modified(&index)? > tools::modified(&requirements())? {
         println!("==> www/pylib is up to date");
         return Ok(());
     }
@@ -108,10 +107,4 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn modified(path: &Path) -> SystemTime {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or(SystemTime::UNIX_EPOCH)
 }

@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 
@@ -202,4 +203,13 @@ pub fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// When `path` was last written, or the epoch if it does not exist.
+pub fn modified(path: &Path) -> Result<SystemTime> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(meta.modified()?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SystemTime::UNIX_EPOCH),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }

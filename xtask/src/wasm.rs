@@ -53,7 +53,7 @@ pub fn build() -> Result<()> {
 /// itself is 22. The bench does the same to Pyodide's files.
 pub fn compress(path: &Path) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let source = modified(path)?;
+    let source = tools::modified(path)?;
     // The two take the machine's two cores: brotli's best levels are the slow part of a wasm build.
     std::thread::scope(|scope| {
         let brotli = scope.spawn(|| write_packed(path, "br", source, &bytes, brotli));
@@ -75,7 +75,7 @@ fn write_packed(
     let mut packed = path.as_os_str().to_owned();
     packed.push(format!(".{extension}"));
     let packed = PathBuf::from(packed);
-    if modified(&packed)? > source {
+    if tools::modified(&packed)? > source {
         return Ok(());
     }
     let started = Instant::now();
@@ -118,7 +118,8 @@ fn bindgen(name: &str, out: &Path) -> Result<()> {
         .join("release")
         .join(format!("{name}.wasm"));
     let glue = out.join(format!("{name}_bg.wasm"));
-    if modified(&glue)? > modified(&input)? && out.join(format!("{name}.js")).exists() {
+    if tools::modified(&glue)? > tools::modified(&input)? && out.join(format!("{name}.js")).exists()
+    {
         println!("==> wasm-bindgen: {} is up to date", glue.display());
         return Ok(());
     }
@@ -140,13 +141,4 @@ fn bindgen(name: &str, out: &Path) -> Result<()> {
         .with_context(|| format!("wasm-bindgen on {}", input.display()))?;
     println!("    done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// When `path` was last written, or the epoch if it does not exist.
-fn modified(path: &Path) -> Result<SystemTime> {
-    match std::fs::metadata(path) {
-        Ok(meta) => Ok(meta.modified()?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SystemTime::UNIX_EPOCH),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
 }

@@ -6,9 +6,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::SystemTime;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::tools;
 
@@ -32,10 +31,10 @@ pub fn install(dir: &Path) -> Result<()> {
     ensure_npm()?;
     let lock = dir.join("package-lock.json");
     let installed = dir.join("node_modules").join(".package-lock.json");
-    let newest_manifest = modified(&dir.join("package.json"))?.max(modified(&lock)?);
+    let newest_manifest = tools::modified(&dir.join("package.json"))?.max(tools::modified(&lock)?);
     if !lock.exists() {
         npm(dir, &["install", "--no-audit", "--no-fund"])
-    } else if modified(&installed)? <= newest_manifest {
+    } else if tools::modified(&installed)? <= newest_manifest {
         npm(dir, &["ci", "--no-audit", "--no-fund"])
     } else {
         println!("==> npm ci: {} is up to date", installed.display());
@@ -81,13 +80,4 @@ fn ensure_npm() -> Result<()> {
         bail!("apt-get installed nodejs and npm, yet `npm --version` fails");
     }
     Ok(())
-}
-
-/// When `path` was last written, or the epoch if it does not exist.
-fn modified(path: &Path) -> Result<SystemTime> {
-    match std::fs::metadata(path) {
-        Ok(meta) => Ok(meta.modified()?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SystemTime::UNIX_EPOCH),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
 }
