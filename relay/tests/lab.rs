@@ -93,6 +93,17 @@ async fn udp_services_answer_from_the_lab_address() {
     assert_eq!(from.port(), 19);
 }
 
+/// What `nc` reads from `addr` with nothing to send (it gives up after 5 s of silence).
+async fn nc(addr: SocketAddr) -> Vec<u8> {
+    let out = tokio::process::Command::new("nc")
+        .args(["-w", "5", &addr.ip().to_string(), &addr.port().to_string()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("nc runs");
+    out.stdout
+}
+
 #[tokio::test]
 async fn a_stranger_on_the_relay_host_is_closed_unless_the_operator_lets_local_clients_in() {
     let relay = start(&[]).await;
@@ -101,23 +112,13 @@ async fn a_stranger_on_the_relay_host_is_closed_unless_the_operator_lets_local_c
         .lab()
         .tcp_addr(Service::Daytime)
         .expect("started");
-    let out = tokio::process::Command::new("nc")
-        .args(["-w", "5", &real.ip().to_string(), &real.port().to_string()])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("nc runs");
-    assert!(out.stdout.is_empty(), "a stranger got {:?}", out.stdout);
+    let got = nc(real).await;
+    assert!(got.is_empty(), "a stranger got {got:?}");
 
     let relay = start_lab(&[]).await;
     let real = relay.lab(Service::Daytime);
-    let out = tokio::process::Command::new("nc")
-        .args(["-w", "5", &real.ip().to_string(), &real.port().to_string()])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("nc runs");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let got = nc(real).await;
+    let text = String::from_utf8_lossy(&got);
     assert!(text.contains(" UTC "), "nc got {text:?}");
 }
 
