@@ -1,6 +1,8 @@
 // One Python program's worker (a module worker, started by soket.js).
 //
-// Messages in:  {type: 'start', module}  the compiled WebAssembly.Module of pkg/soket_frontend_bg.wasm
+// Messages in:  {type: 'start', module, modules}  the compiled WebAssembly.Module of
+//                                       pkg/soket_frontend_bg.wasm, and the page's Python modules
+//                                       (www/pylib/: [{module, file, package, source}])
 //               {type: 'run', name, source, port, buffer, console}  port and buffer: the program's line to
 //                                                    the network worker (net-worker.js); console: the ring
 //                                                    its stdin reads (soket.js writes it)
@@ -48,32 +50,13 @@ function onPanic(message) {
 let resolveRuntime;
 const runtime = new Promise((resolve) => { resolveRuntime = resolve; });
 
-/**
- * The Python modules the page ships beside the runtime (www/pylib/, see frontend/pylib/): telnetlib and
- * nntplib. Without them the runtime still works; importing them then fails as in Python 3.13.
- */
-async function pageModules() {
+async function start(module, modules) {
   try {
-    const index = await (await fetch(new URL('pylib/index.json', import.meta.url))).json();
-    return await Promise.all(index.map(async (entry) => {
-      const response = await fetch(new URL(`pylib/${entry.file}`, import.meta.url));
-      if (!response.ok) throw new Error(`pylib/${entry.file}: ${response.status}`);
-      return { ...entry, source: await response.text() };
-    }));
-  } catch (error) {
-    console.warn('the page\'s Python modules (www/pylib/) did not load:', error);
-    return [];
-  }
-}
-
-async function start(module) {
-  try {
-    const modules = pageModules();
     const t0 = performance.now();
     await init({ module_or_path: module });
     const t1 = performance.now();
     const rt = new Runtime(write, onPanic);
-    for (const m of await modules) rt.addModule(m.module, `pylib/${m.file}`, m.source, m.package);
+    for (const m of modules) rt.addModule(m.module, `pylib/${m.file}`, m.source, m.package);
     const t2 = performance.now();
     resolveRuntime(rt);
     postMessage({ type: 'ready', instantiateMs: t1 - t0, interpreterMs: t2 - t1 });
@@ -119,6 +102,6 @@ async function run({ name, source, port, buffer, console: input }) {
 
 self.onmessage = (event) => {
   const message = event.data;
-  if (message.type === 'start') start(message.module);
+  if (message.type === 'start') start(message.module, message.modules ?? []);
   else if (message.type === 'run') run(message);
 };

@@ -46,6 +46,8 @@ const STOP_LIMIT_MS = 3000;
 
 const timings = {};
 const compiled = compile();
+// Fetched once for every worker.
+const modules = pageModules();
 
 // The network worker, and what it tells the page.
 const net = new Worker(new URL('net-worker.js', import.meta.url), { type: 'module' });
@@ -66,6 +68,24 @@ net.onerror = (event) => console.error('network worker failed:', event.message ?
 document.getElementById('isolation').textContent = self.crossOriginIsolated
   ? 'cross-origin isolated'
   : 'NOT isolated';
+
+/**
+ * The Python modules the page ships beside the runtime (www/pylib/, see frontend/pylib/): telnetlib and
+ * nntplib. Without them the runtime still works; importing them then fails as in Python 3.13.
+ */
+async function pageModules() {
+  try {
+    const index = await (await fetch(new URL('pylib/index.json', import.meta.url))).json();
+    return await Promise.all(index.map(async (entry) => {
+      const response = await fetch(new URL(`pylib/${entry.file}`, import.meta.url));
+      if (!response.ok) throw new Error(`pylib/${entry.file}: ${response.status}`);
+      return { ...entry, source: await response.text() };
+    }));
+  } catch (error) {
+    console.warn('the page\'s Python modules (www/pylib/) did not load:', error);
+    return [];
+  }
+}
 
 async function compile() {
   const started = performance.now();
@@ -111,8 +131,8 @@ class PythonWorker {
     });
     // A failure reaches the program through tellFailure; only the first worker's is reported as such.
     this.ready.catch(() => {});
-    compiled.then(
-      (module) => this.worker.postMessage({ type: 'start', module }),
+    Promise.all([compiled, modules]).then(
+      ([module, sources]) => this.worker.postMessage({ type: 'start', module, modules: sources }),
       (error) => this.worker.onerror({ message: String(error) }),
     );
   }
