@@ -573,3 +573,33 @@ pub async fn wait_for(client: &Client, css: &str, within: Duration) -> Result<()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The seed's example, in Python 3: a server that thanks whoever connects, and a client.
+pub const SEED_SERVER: &str = "\
+import socket
+
+s = socket.socket()
+host = socket.gethostname()
+port = 12345
+s.bind((host, port))
+
+s.listen(5)
+while True:
+    c, addr = s.accept()
+    print('Got connection from', addr)
+    c.send(b'Thank you for connecting')
+    c.close()
+";
+
+/// The seed's client, in Python 3.
+pub const SEED_CLIENT: &str = "\
+import socket
+
+s = socket.socket()
+host = socket.gethostname()
+port = 12345
+
+s.connect((host, port))
+print(s.recv(1024).decode())
+s.close()
+";

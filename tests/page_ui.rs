@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use fantoccini::Locator;
 use serde_json::json;
-use soket_e2e::{root, Page};
+use soket_e2e::{root, Page, SEED_SERVER};
 
 /// WebDriver's keys: Control (held until NULL), NULL, Enter.
 const CONTROL: char = '\u{E009}';
@@ -21,22 +21,6 @@ const ENTER: char = '\u{E007}';
 
 /// How long a program started from the page may take to reach a state.
 const WITHIN: Duration = Duration::from_secs(30);
-
-/// The seed's server in Python 3, as the editor should hold it once typed.
-const SEED_SERVER: &str = "\
-import socket
-
-s = socket.socket()
-host = socket.gethostname()
-port = 12345
-s.bind((host, port))
-
-s.listen(5)
-while True:
-    c, addr = s.accept()
-    print('Got connection from', addr)
-    c.send(b'Thank you for connecting')
-    c.close()";
 
 /// The seed's server as the seed has it: Python 2, indented by three.
 const SEED_SERVER_PY2: &str = "\
@@ -150,11 +134,13 @@ async fn the_seed_example_runs_through_the_editors() -> Result<()> {
         ensure!(browser.text("status-server.py").await?.is_empty());
         ensure!(browser.text("output-server.py").await?.is_empty());
 
-        type_program(page, "server.py", SEED_SERVER).await?;
+        // As the editor should hold it once typed: no newline after the last line.
+        let seed_server = SEED_SERVER.trim_end();
+        type_program(page, "server.py", seed_server).await?;
         let typed = editor_text(page, "server.py").await?;
         ensure!(
-            typed == SEED_SERVER,
-            "the editor holds, after typing:\n{typed}\n--- instead of ---\n{SEED_SERVER}"
+            typed == seed_server,
+            "the editor holds, after typing:\n{typed}\n--- instead of ---\n{seed_server}"
         );
         // The editor highlights Python: keywords sit in spans of their own.
         let highlighted = browser.client.execute(HIGHLIGHTED, vec![]).await?;

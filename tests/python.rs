@@ -6,7 +6,7 @@
 
 use anyhow::{ensure, Context, Result};
 use serde_json::json;
-use soket_e2e::Page;
+use soket_e2e::{Page, SEED_CLIENT, SEED_SERVER};
 
 #[tokio::test]
 async fn the_runtime_gets_ready_and_runs_print() -> Result<()> {
@@ -182,35 +182,6 @@ window.soket.ready.then(async () => {
   done({ server: await s.done, client: c, listeners });
 }).catch((e) => done({ error: String(e) }));
 "#;
-
-/// The seed's example, in Python 3: a server that thanks whoever connects, and a client.
-const SEED_SERVER: &str = "\
-import socket
-
-s = socket.socket()
-host = socket.gethostname()
-port = 12345
-s.bind((host, port))
-
-s.listen(5)
-while True:
-    c, addr = s.accept()
-    print('Got connection from', addr)
-    c.send(b'Thank you for connecting')
-    c.close()
-";
-
-const SEED_CLIENT: &str = "\
-import socket
-
-s = socket.socket()
-host = socket.gethostname()
-port = 12345
-
-s.connect((host, port))
-print(s.recv(1024).decode())
-s.close()
-";
 
 #[tokio::test]
 async fn the_seed_server_and_client_talk_over_real_tcp() -> Result<()> {
