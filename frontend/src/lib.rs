@@ -12,7 +12,8 @@
 //! - `time`: the clocks and `time.sleep` the browser can give (upstream's panic on this target).
 //! - `threads`: `_thread`, so `threading` imports while starting a thread says why it cannot run.
 //! - `posix`: the part of `posix` that `os` needs to import.
-//! - `pymodules`: `_signal` and `errno`, written in Python (`py/`) in place of upstream's.
+//! - `pymodules`: `_socket`, `select`, `_signal` and `errno`, written in Python (`py/`) in place of
+//!   upstream's.
 //! - `net`: `_socket` and `select` (Python in `py/`, on the native `_soketnet`), whose calls go to the
 //!   page's network worker and block in `Atomics.wait` for the reply.
 //! - `panic`: reports a Rust panic to the page before the instance dies.

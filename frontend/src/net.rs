@@ -1,7 +1,7 @@
 //! The program's sockets: `_socket` and `select`, whose calls go to the page's network worker.
 //!
-//! `_socket` and `select` are Python (`py/_socket.py`, `py/select.py`) run in the namespace of a native
-//! module each, so they replace upstream's stubs; both stand on `_soketnet`, whose functions send one
+//! `_socket` and `select` are Python (`py/_socket.py`, `py/select.py`, wrapped by `pymodules.rs`), so
+//! they replace upstream's stubs; both stand on `_soketnet`, defined here, whose functions send one
 //! [`Call`] through the buffer this program shares with the network worker
 //! ([`soket_netstack::channel`]) and block in `Atomics.wait` until the [`Reply`]. Each function returns
 //! `(status, value)`: status 0 and the result, an errno and its message, or [`TIMED_OUT`]; the Python
@@ -11,18 +11,12 @@
 use std::cell::RefCell;
 
 use js_sys::{Atomics, Int32Array, Object, Reflect, SharedArrayBuffer, Uint8Array};
-use rustpython_vm::builtins::PyModule;
-use rustpython_vm::compiler::Mode;
-use rustpython_vm::scope::Scope;
-use rustpython_vm::{Py, PyObjectRef, PyResult, VirtualMachine};
+use rustpython_vm::{PyObjectRef, PyResult, VirtualMachine};
 use soket_netstack::{channel, Call, Reply};
 use web_sys::MessagePort;
 
 /// The status of a call whose timeout passed (Python raises `TimeoutError('timed out')`).
 const TIMED_OUT: i32 = 1_000_000;
-
-const SOCKET_SOURCE: &str = include_str!("py/_socket.py");
-const SELECT_SOURCE: &str = include_str!("py/select.py");
 
 /// This program's line to the network worker.
 struct Line {
@@ -176,25 +170,7 @@ fn timeout(value: &PyObjectRef, vm: &VirtualMachine) -> PyResult<Option<f64>> {
     Ok(Some(value.try_float(vm)?.to_f64()))
 }
 
-/// Runs Python `source` in `module`'s namespace.
-pub(crate) fn exec_in(
-    module: &Py<PyModule>,
-    source: &str,
-    name: &str,
-    vm: &VirtualMachine,
-) -> PyResult<()> {
-    let scope = Scope::with_builtins(None, module.dict(), vm);
-    let code = vm
-        .compile(source, Mode::Exec, name)
-        .map_err(|e| e.into_pyexception(vm, Some(source)))?;
-    vm.run_code_obj(code, scope)?;
-    Ok(())
-}
-
-pub(crate) use select::module_def as select_module_def;
-pub(crate) use {
-    _socket::module_def as socket_module_def, _soketnet::module_def as soketnet_module_def,
-};
+pub(crate) use _soketnet::module_def as soketnet_module_def;
 
 /// The native calls under `_socket` and `select`.
 #[rustpython_vm::pymodule]
@@ -390,29 +366,5 @@ mod _soketnet {
     #[pyfunction]
     fn hostname(vm: &VirtualMachine) -> PyResult<PyObjectRef> {
         run(Call::Hostname, vm)
-    }
-}
-
-/// `_socket`: `py/_socket.py` in a native module, so it replaces upstream's stub.
-#[rustpython_vm::pymodule]
-mod _socket {
-    use rustpython_vm::builtins::PyModule;
-    use rustpython_vm::{Py, PyResult, VirtualMachine};
-
-    pub(crate) fn module_exec(vm: &VirtualMachine, module: &Py<PyModule>) -> PyResult<()> {
-        __module_exec(vm, module);
-        super::exec_in(module, super::SOCKET_SOURCE, "_socket", vm)
-    }
-}
-
-/// `select`: `py/select.py` in a native module.
-#[rustpython_vm::pymodule]
-mod select {
-    use rustpython_vm::builtins::PyModule;
-    use rustpython_vm::{Py, PyResult, VirtualMachine};
-
-    pub(crate) fn module_exec(vm: &VirtualMachine, module: &Py<PyModule>) -> PyResult<()> {
-        __module_exec(vm, module);
-        super::exec_in(module, super::SELECT_SOURCE, "select", vm)
     }
 }

@@ -189,8 +189,8 @@ impl Runtime {
             pymodules::errno_module_def(&builder.ctx),
             stdio::module_def(&builder.ctx),
             net::soketnet_module_def(&builder.ctx),
-            net::socket_module_def(&builder.ctx),
-            net::select_module_def(&builder.ctx),
+            pymodules::socket_module_def(&builder.ctx),
+            pymodules::select_module_def(&builder.ctx),
         ];
         let interp = builder
             .add_native_modules(&upstream)
