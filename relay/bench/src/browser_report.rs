@@ -176,13 +176,7 @@ impl BrowserReport {
             ratio(|r| r.upload),
         );
 
-        let _ = writeln!(md, "## Browser targets\n");
-        let _ = writeln!(md, "| target | measured | verdict |");
-        let _ = writeln!(md, "|---|---:|---|");
-        for (target, measured, met) in self.targets() {
-            let verdict = if met { "met" } else { "**not met**" };
-            let _ = writeln!(md, "| {target} | {measured} | {verdict} |");
-        }
+        crate::report::targets_table(&mut md, "Browser targets", &self.targets());
         md
     }
 

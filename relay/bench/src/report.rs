@@ -278,13 +278,7 @@ impl Report {
             m.per_session_kib()
         );
 
-        let _ = writeln!(md, "## Relay targets\n");
-        let _ = writeln!(md, "| target | measured | verdict |");
-        let _ = writeln!(md, "|---|---:|---|");
-        for (target, measured, met) in self.targets() {
-            let verdict = if met { "met" } else { "**not met**" };
-            let _ = writeln!(md, "| {target} | {measured} | {verdict} |");
-        }
+        targets_table(&mut md, "Relay targets", &self.targets());
         md
     }
 
@@ -380,4 +374,15 @@ pub fn times(ratio: f64) -> String {
 
 fn micros(d: Duration) -> String {
     thousands(d.as_secs_f64() * 1e6)
+}
+
+/// A `## title` section with one row per target: (what, the measured figure, met).
+pub fn targets_table(md: &mut String, title: &str, targets: &[(String, String, bool)]) {
+    let _ = writeln!(md, "## {title}\n");
+    let _ = writeln!(md, "| target | measured | verdict |");
+    let _ = writeln!(md, "|---|---:|---|");
+    for (target, measured, met) in targets {
+        let verdict = if *met { "met" } else { "**not met**" };
+        let _ = writeln!(md, "| {target} | {measured} | {verdict} |");
+    }
 }
