@@ -409,11 +409,9 @@ impl Stack {
 
     /// `accept()`: a pending connection at once (and room for one more granted), else `WouldBlock`.
     pub fn accept(&mut self, fd: Fd) -> Result<(Fd, SocketAddr), Error> {
+        // Without the relay, a listener has nothing to accept: ENETDOWN, as for every other call.
+        self.check_relay()?;
         let socket = self.get(fd)?;
-        // A listener the relay lost says so (ENETDOWN), not that it never listened.
-        if let (State::Gone, Some((errno, message))) = (socket.state, &socket.error) {
-            return Err(Error::Errno(*errno, message.clone()));
-        }
         if socket.state != State::Listening {
             return Err(Error::errno(errno::EINVAL));
         }
