@@ -9,6 +9,7 @@
 //! - [`bench`]: the relay against plain TCP and websocat on loopback, and the page in headless Chromium
 //!   against Pyodide and native CPython; writes `BENCHMARKS.md`.
 //! - [`tools`]: running commands and making sure the tools they need are installed.
+//! - [`course`]: the lesson files, `www/lessons/*.toml`, checked and compiled → `www/course.json`.
 //! - [`wasm`]: the page's wasm and its wasm-bindgen glue, in `www/pkg/`.
 //! - [`web`]: the page's npm bundle (the code editor), `frontend/web/` → `www/editor.js`.
 //! - [`pylib`]: the Python modules the page ships from PyPI (telnetlib, nntplib) → `www/pylib/`.
@@ -17,6 +18,7 @@
 //! one in [`main`].
 
 mod bench;
+mod course;
 mod fuzz;
 mod pylib;
 mod serve;

@@ -23,9 +23,11 @@ pub const FRONTEND_CARGO_FLAGS: [&str; 2] = ["--release", "--ignore-rust-version
 const PAGE_CRATES: [&str; 2] = ["soket-frontend", "soket-networker"];
 
 /// Builds `www/pkg/`: the release wasm of every page crate, then each one's glue (skipped when the glue
-/// is newer than the wasm). First the page's npm bundle (`www/editor.js`, see [`crate::web`]) and its
-/// Python modules from PyPI (`www/pylib/`, see [`crate::pylib`]).
+/// is newer than the wasm). First the course (`www/course.json`, see [`crate::course`]: quick, and a
+/// mistake in a lesson should stop the build early), the page's npm bundle (`www/editor.js`, see
+/// [`crate::web`]) and its Python modules from PyPI (`www/pylib/`, see [`crate::pylib`]).
 pub fn build() -> Result<()> {
+    crate::course::build()?;
     crate::web::build()?;
     crate::pylib::build()?;
     tools::ensure_wasm_target()?;
