@@ -6,11 +6,13 @@
 //! frames to the page through `out`, a bounded queue drained by the WebSocket writer.
 //!
 //! Everything a session holds is bounded: streams and ports by quota, bytes from the page by the credit the
-//! relay granted (a stream's queue never holds more than its window), bytes to the page by `out_budget`.
+//! relay granted (a stream's queue never holds more than its window, and a frame that carries no bytes, such
+//! as a second `Shutdown`, queues nothing), reports of socket tasks by the size of `internal`, bytes to the
+//! page by `out_budget`.
 //! A frame that breaks the protocol ends this session with a `Goodbye` naming the fault; no other session
 //! notices, and nothing a page sends makes the relay panic.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -45,6 +47,13 @@ const MAX_BACKLOG: u32 = 128;
 const CLOSE_LINGER: Duration = Duration::from_secs(30);
 /// The largest datagram UDP over IPv4 carries.
 const MAX_DATAGRAM: usize = 65_507;
+/// Reports from socket tasks waiting for the session. A task that finds it full waits, and every task
+/// belongs to a stream (within the quota) or a resolution (within `RESOLUTIONS`), so at most this many
+/// plus one per task ever wait.
+const INTERNAL_QUEUE: usize = 64;
+/// A payload shorter than this is copied onto the end of the stream's queue instead of queued as its own
+/// chunk, so that many tiny frames cost the relay their bytes, not a record each.
+const SMALL_WRITE: usize = 4096;
 
 /// What the session hands to the WebSocket writer.
 enum Out {
@@ -75,6 +84,25 @@ impl Buffered {
             bytes,
             shared: shared.clone(),
             budget,
+        }
+    }
+
+    /// Counts `bytes` more.
+    fn add(&mut self, bytes: usize) {
+        self.shared
+            .metrics
+            .buffered_bytes
+            .fetch_add(bytes as i64, Relaxed);
+        self.bytes += bytes;
+    }
+
+    /// Moves `bytes` of this count to a count of their own, which lets go of them when dropped.
+    fn split(&mut self, bytes: usize) -> Buffered {
+        self.bytes -= bytes;
+        Buffered {
+            bytes,
+            shared: self.shared.clone(),
+            budget: self.budget.clone(),
         }
     }
 }
@@ -239,18 +267,119 @@ impl Credit {
     }
 }
 
-enum WriteCmd {
-    Data(Bytes, Buffered),
-    /// `shutdown(SHUT_WR)` once everything before it is written.
+/// What the page sent on a connected stream that its writer has not written yet: the session adds to it,
+/// the stream's writer takes from it.
+///
+/// It is bounded by the stream's credit, however many frames the page sends: its bytes never exceed the
+/// window; a chunk holds at least `SMALL_WRITE` bytes or is followed by one that does (small payloads are
+/// copied onto the last chunk), so there are at most `2 * window / SMALL_WRITE + 1` of them; an empty
+/// payload adds nothing; and `Shutdown` and `Close` are flags, which a second frame only sets again.
+struct WriteQueue {
+    /// A std mutex: held for a few instructions, never across an await.
+    state: Mutex<Queued>,
+    /// Wakes the writer, the one task that waits on the queue; a permit is kept if it is not waiting yet.
+    more: Notify,
+}
+
+struct Queued {
+    chunks: VecDeque<Chunk>,
+    /// The bytes in `chunks`, in the relay's accounts.
+    held: Buffered,
+    /// The page shut down its sending side: `shutdown(SHUT_WR)` once `chunks` is written.
+    shutdown: bool,
+    /// The page closed the stream: write what is queued, then stop, granting no more credit.
+    close: bool,
+}
+
+enum Chunk {
+    /// A payload as it came, sharing the frame's memory.
+    Frame(Bytes),
+    /// Small payloads copied one after the other.
+    Copied(BytesMut),
+}
+
+/// What a stream's writer does next.
+enum Next {
+    Write(Bytes, Buffered),
     Shutdown,
-    /// Flush everything before it, then close; send no more frames.
-    Close,
+    /// Closed, and everything written.
+    Done,
+    Wait,
+}
+
+impl WriteQueue {
+    fn new(shared: &Arc<Shared>) -> WriteQueue {
+        WriteQueue {
+            state: Mutex::new(Queued {
+                chunks: VecDeque::new(),
+                held: Buffered::new(shared, 0, None),
+                shutdown: false,
+                close: false,
+            }),
+            more: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Queued> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a payload the page sent (within its credit).
+    fn push(&self, payload: Bytes) {
+        if payload.is_empty() {
+            return; // a zero-length send writes nothing
+        }
+        {
+            let mut state = self.state();
+            state.held.add(payload.len());
+            let small = payload.len() < SMALL_WRITE;
+            match state.chunks.back_mut() {
+                Some(Chunk::Copied(last)) if small && last.len() < MAX_PAYLOAD => {
+                    last.extend_from_slice(&payload)
+                }
+                _ if small => state
+                    .chunks
+                    .push_back(Chunk::Copied(BytesMut::from(&payload[..]))),
+                _ => state.chunks.push_back(Chunk::Frame(payload)),
+            }
+        }
+        self.more.notify_one();
+    }
+
+    fn shutdown(&self) {
+        self.state().shutdown = true;
+        self.more.notify_one();
+    }
+
+    fn close(&self) {
+        self.state().close = true;
+        self.more.notify_one();
+    }
+
+    /// Takes the next thing to do, and says whether the page has closed the stream.
+    fn next(&self) -> (Next, bool) {
+        let mut state = self.state();
+        let next = match state.chunks.pop_front() {
+            Some(chunk) => {
+                let bytes = match chunk {
+                    Chunk::Frame(bytes) => bytes,
+                    Chunk::Copied(bytes) => bytes.freeze(),
+                };
+                let held = state.held.split(bytes.len());
+                Next::Write(bytes, held)
+            }
+            None if std::mem::take(&mut state.shutdown) => Next::Shutdown,
+            None if state.close => Next::Done,
+            None => Next::Wait,
+        };
+        (next, state.close)
+    }
 }
 
 /// A connected TCP stream's state in the session.
 struct Conn {
     socket: Arc<TcpStream>,
-    writer: mpsc::UnboundedSender<WriteCmd>,
+    writer: Arc<WriteQueue>,
     /// Bytes the page may still send: decreased here for each `Data`, increased by the writer as it writes.
     window: Arc<AtomicU64>,
     /// Bytes the relay may still send to the page.
@@ -297,7 +426,8 @@ struct Session {
     /// What the lab servers keep for this session (mailbox, uploads, posts).
     lab: Arc<LabState>,
     out: mpsc::Sender<Out>,
-    internal_tx: mpsc::UnboundedSender<Internal>,
+    /// Where socket tasks report; bounded (`INTERNAL_QUEUE`), a task waits for room.
+    internal_tx: mpsc::Sender<Internal>,
     streams: HashMap<StreamId, Stream>,
     /// The highest id the page has used; new ids must be above it.
     last_page_id: u32,
@@ -317,7 +447,7 @@ pub async fn run(ws: WebSocket, shared: Arc<Shared>, id: u64, shutdown: Cancella
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
     let out_budget = Arc::new(Semaphore::new(OUT_BUDGET));
     let writer = tokio::spawn(write_frames(sink, out_rx, shared.clone()));
-    let (internal_tx, mut internal) = mpsc::unbounded_channel();
+    let (internal_tx, mut internal) = mpsc::channel(INTERNAL_QUEUE);
     let hostname = format!("learner-{id}");
     let window = shared.config.window();
     let mut session = Session {
@@ -438,7 +568,7 @@ impl Session {
     async fn serve(
         &mut self,
         frames: &mut futures_util::stream::SplitStream<WebSocket>,
-        internal: &mut mpsc::UnboundedReceiver<Internal>,
+        internal: &mut mpsc::Receiver<Internal>,
         shutdown: &CancellationToken,
     ) -> End {
         let idle = self.shared.config.idle_timeout;
@@ -532,8 +662,11 @@ impl Session {
             Up::Credit { stream, amount } => self.credit(stream, amount),
             Up::Shutdown { stream } => match self.streams.get_mut(&stream) {
                 Some(Stream::Connected(conn)) => {
-                    conn.shut = true;
-                    let _ = conn.writer.send(WriteCmd::Shutdown);
+                    // As shutdown(SHUT_WR) twice: the second changes nothing, so it queues nothing.
+                    if !conn.shut {
+                        conn.shut = true;
+                        conn.writer.shutdown();
+                    }
                     Ok(())
                 }
                 Some(Stream::Closed) => Ok(()),
@@ -721,11 +854,13 @@ impl Session {
         let internal = self.internal_tx.clone();
         let task = self.tasks.spawn(async move {
             let result = dial(&shared, target, port).await;
-            let _ = internal.send(Internal::Connected {
-                stream,
-                result,
-                shown_peer,
-            });
+            let _ = internal
+                .send(Internal::Connected {
+                    stream,
+                    result,
+                    shown_peer,
+                })
+                .await;
         });
         self.streams.insert(stream, Stream::Pending { task });
         self.count_stream();
@@ -953,8 +1088,7 @@ impl Session {
                 }
                 // Only this task decreases the window, so it cannot have shrunk since the load.
                 conn.window.fetch_sub(len, Relaxed);
-                let held = Buffered::new(&self.shared, payload.len(), None);
-                let _ = conn.writer.send(WriteCmd::Data(payload, held));
+                conn.writer.push(payload);
                 Ok(())
             }
             Some(Stream::Closed) => Ok(()),
@@ -1017,7 +1151,7 @@ impl Session {
                     conn.writer_task.abort();
                 } else {
                     // The writer flushes what the page sent before close(), for a while at most.
-                    let _ = conn.writer.send(WriteCmd::Close);
+                    conn.writer.close();
                     let writer = conn.writer_task;
                     self.tasks.spawn(async move {
                         tokio::time::sleep(CLOSE_LINGER).await;
@@ -1095,11 +1229,12 @@ impl Session {
                         Err(failure) => Err(failure),
                     };
                     if let Err(Failure { errno, message }) = result {
-                        let _ = internal.send(Internal::Reply(Down::Failed {
+                        let failed = Down::Failed {
                             stream,
                             errno,
                             message,
-                        }));
+                        };
+                        let _ = internal.send(Internal::Reply(failed)).await;
                     }
                 });
                 return Ok(());
@@ -1180,7 +1315,7 @@ impl Session {
                     message,
                 },
             };
-            let _ = internal.send(Internal::Reply(reply));
+            let _ = internal.send(Internal::Reply(reply)).await;
         });
         Ok(())
     }
@@ -1201,12 +1336,12 @@ impl Session {
             self.internal_tx.clone(),
             self.shared.clone(),
         ));
-        let (writer, commands) = mpsc::unbounded_channel();
+        let writer = Arc::new(WriteQueue::new(&self.shared));
         let window_left = Arc::new(AtomicU64::new(window));
         let writer_task = self.tasks.spawn(write_stream(
             stream,
             socket.clone(),
-            commands,
+            writer.clone(),
             window_left.clone(),
             self.out.clone(),
             self.rate.clone(),
@@ -1317,7 +1452,7 @@ async fn accept_connections(
     listener_id: StreamId,
     listener: TcpListener,
     credit: Arc<Credit>,
-    internal: mpsc::UnboundedSender<Internal>,
+    internal: mpsc::Sender<Internal>,
 ) {
     loop {
         credit.take(1).await;
@@ -1330,6 +1465,7 @@ async fn accept_connections(
                         socket,
                         peer,
                     })
+                    .await
                     .is_err()
                 {
                     return;
@@ -1354,7 +1490,7 @@ async fn read_stream(
     out: mpsc::Sender<Out>,
     budget: Arc<Semaphore>,
     rate: Arc<RateLimit>,
-    internal: mpsc::UnboundedSender<Internal>,
+    internal: mpsc::Sender<Internal>,
     shared: Arc<Shared>,
 ) {
     // Frames are built in place: the Data header, then the bytes read right after it. Once the writer
@@ -1398,10 +1534,8 @@ async fn read_stream(
                 }
             }
             Err(e) => {
-                let _ = internal.send(Internal::StreamError {
-                    stream,
-                    errno: errno::from_io(&e),
-                });
+                let errno = errno::from_io(&e);
+                let _ = internal.send(Internal::StreamError { stream, errno }).await;
                 return;
             }
         }
@@ -1413,28 +1547,27 @@ async fn read_stream(
 async fn write_stream(
     stream: StreamId,
     socket: Arc<TcpStream>,
-    mut commands: mpsc::UnboundedReceiver<WriteCmd>,
+    queue: Arc<WriteQueue>,
     window: Arc<AtomicU64>,
     out: mpsc::Sender<Out>,
     rate: Arc<RateLimit>,
-    internal: mpsc::UnboundedSender<Internal>,
+    internal: mpsc::Sender<Internal>,
     shared: Arc<Shared>,
 ) {
     let batch = shared.config.window() as u64 / 4;
     let mut ungranted = 0u64;
-    let mut closing = false;
-    while let Some(command) = commands.recv().await {
-        match command {
-            WriteCmd::Data(bytes, held) => {
+    loop {
+        let (next, closing) = queue.next();
+        match next {
+            Next::Write(bytes, held) => {
                 rate.take(bytes.len()).await;
                 let result = write_all(&socket, &bytes).await;
                 drop(held);
                 if let Err(e) = result {
-                    if !closing {
-                        let _ = internal.send(Internal::StreamError {
-                            stream,
-                            errno: errno::from_io(&e),
-                        });
+                    // After the page's close(), nobody is left to tell.
+                    if !queue.state().close {
+                        let errno = errno::from_io(&e);
+                        let _ = internal.send(Internal::StreamError { stream, errno }).await;
                     }
                     return;
                 }
@@ -1444,10 +1577,14 @@ async fn write_stream(
                     .fetch_add(bytes.len() as u64, Relaxed);
                 ungranted += bytes.len() as u64;
             }
-            WriteCmd::Shutdown => {
+            Next::Shutdown => {
                 let _ = socket2::SockRef::from(&*socket).shutdown(std::net::Shutdown::Write);
             }
-            WriteCmd::Close => closing = true,
+            Next::Done => return,
+            Next::Wait => {
+                queue.more.notified().await;
+                continue;
+            }
         }
         // Grant credit in batches of a quarter window, so small writes cost no frame back. This never
         // stalls the page: once the queue is written, it holds at least three quarters of its window.
@@ -1462,9 +1599,6 @@ async fn write_stream(
             {
                 return;
             }
-        }
-        if closing && commands.is_empty() {
-            return;
         }
     }
 }

@@ -133,6 +133,57 @@ async fn half_close_goes_both_ways() {
 }
 
 #[tokio::test]
+async fn writes_of_every_size_arrive_whole_and_in_order_before_the_fin() {
+    // The relay copies small payloads together and queues large ones as they came: a mix of both, empty
+    // frames and a second Shutdown must still arrive as one stream of bytes, in order, then one FIN.
+    let server = TcpListener::bind("127.0.0.2:0").await.expect("bind");
+    let addr = server.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (mut socket, _) = server.accept().await.expect("accept");
+        let mut all = Vec::new();
+        socket.read_to_end(&mut all).await.expect("read to end");
+        let answer = format!("{} {}", all.len(), checksum(&all));
+        socket.write_all(answer.as_bytes()).await.expect("answer");
+    });
+    let relay = start(&[
+        "--allow",
+        &format!("127.0.0.2:{}", addr.port()),
+        "--session-rate",
+        "0",
+    ])
+    .await;
+    let client = session(&relay).await;
+    let mut conn = client
+        .connect_tcp("127.0.0.2", addr.port())
+        .await
+        .expect("connect");
+    let sizes = [
+        1, 7, 4095, 4096, 100, 65_536, 3, 70_000, 2, 4097, 1, 1, 1, 30_000,
+    ];
+    let empty = soket_protocol::Up::Data {
+        stream: conn.stream,
+        payload: bytes::Bytes::new(),
+    };
+    let mut sent = Vec::new();
+    for round in 0..40 {
+        for (i, size) in sizes.iter().enumerate() {
+            let chunk = pattern(*size, (round * sizes.len() + i) as u64);
+            conn.write_all(&chunk).await.expect("write");
+            sent.extend(chunk);
+        }
+        client.raw(empty.encode()).await.expect("an empty Data");
+    }
+    conn.shutdown().await.expect("shutdown");
+    conn.shutdown().await.expect("shutdown again");
+    let answer = conn.read_to_end().await.expect("read answer");
+    assert_eq!(
+        String::from_utf8_lossy(&answer),
+        format!("{} {}", sent.len(), checksum(&sent))
+    );
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
 async fn resets_are_seen_as_resets_both_ways() {
     let server = TcpListener::bind("127.0.0.2:0").await.expect("bind");
     let addr = server.local_addr().expect("addr");
