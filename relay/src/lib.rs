@@ -10,7 +10,8 @@
 //! - [`addr`]: what a host string means as an address (every `inet_aton` form), and which addresses are
 //!   special (loopback, private, link-local, ...).
 //! - [`policy`]: the operator's allow list and the check made on every resolved address before a dial.
-//! - [`net`]: the real network (DNS and TCP dial) behind a trait, so tests can record instead of dialling.
+//! - [`net`]: the real network (DNS, TCP dials, UDP sends) behind a trait, so tests can record instead of
+//!   dialling or sending.
 //! - [`vhost`]: the session's virtual host: which names and addresses are "this host", and its ports.
 //! - [`session`]: one WebSocket, its streams and their real sockets, flow control and quotas.
 //! - [`server`]: the HTTP side: static files with cross-origin isolation headers, the `/ws` upgrade with

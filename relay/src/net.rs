@@ -1,15 +1,16 @@
-//! The real network behind a trait: name resolution and TCP dials.
+//! The real network behind a trait: name resolution, TCP dials and UDP sends.
 //!
 //! Sessions reach the outside world only through [`Network`], after the policy agreed. Tests swap in a
-//! network that records what it was asked and dials nothing, so that refusals of addresses beyond loopback
-//! are tested without sending a packet.
+//! network that records what it was asked and dials or sends nothing, so that refusals of addresses beyond
+//! loopback are tested without sending a packet. What stays on the relay host (a session's own ports, the
+//! lab's servers) is not the outside world and does not go through it.
 
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -20,9 +21,13 @@ pub trait Network: Send + Sync + 'static {
 
     /// A TCP connection to `addr` (already checked against the policy).
     fn connect<'a>(&'a self, addr: SocketAddr) -> BoxFuture<'a, io::Result<TcpStream>>;
+
+    /// Sends one datagram from the session's `socket` to `dest` (already checked against the policy),
+    /// without waiting: when the socket's buffer is full the datagram is dropped, as UDP may.
+    fn send_to(&self, socket: &UdpSocket, payload: &[u8], dest: SocketAddr) -> io::Result<()>;
 }
 
-/// The host's resolver and TCP stack.
+/// The host's resolver, TCP and UDP.
 pub struct SystemNetwork;
 
 impl Network for SystemNetwork {
@@ -35,5 +40,19 @@ impl Network for SystemNetwork {
 
     fn connect<'a>(&'a self, addr: SocketAddr) -> BoxFuture<'a, io::Result<TcpStream>> {
         Box::pin(TcpStream::connect(addr))
+    }
+
+    fn send_to(&self, socket: &UdpSocket, payload: &[u8], dest: SocketAddr) -> io::Result<()> {
+        send_datagram(socket, payload, dest)
+    }
+}
+
+/// Sends one datagram now, or drops it if the socket's buffer is full.
+pub fn send_datagram(socket: &UdpSocket, payload: &[u8], dest: SocketAddr) -> io::Result<()> {
+    // Straight to the non-blocking socket: tokio's `try_send_to` says WouldBlock for a socket bound in
+    // this same turn (its readiness is not known yet), which would drop the first datagram.
+    match socket2::SockRef::from(socket).send_to(payload, &dest.into()) {
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+        _ => Ok(()),
     }
 }

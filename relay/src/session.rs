@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::lab::{self, LabState};
+use crate::net;
 use crate::policy::Refusal;
 use crate::ratelimit::RateLimit;
 use crate::server::Shared;
@@ -1187,16 +1188,18 @@ impl Session {
                 .answer(stream, Err(Failure::errno(errno::EMSGSIZE)))
                 .await;
         }
-        let dest = match self.host.destination(host) {
+        // The session's own ports and the lab's are on the relay host; everything else is the outside
+        // world, reached through the network.
+        let (dest, outside) = match self.host.destination(host) {
             // A datagram to a port nobody bound vanishes, as on Linux.
             Destination::OwnHost { .. } => match self.host.binding(Transport::Udp, port) {
-                Some(binding) => binding.real,
+                Some(binding) => (binding.real, false),
                 None => return Ok(()),
             },
             Destination::Lab => {
                 let service = lab::Service::from_port(port);
                 match service.and_then(|s| self.shared.lab.udp_addr(s)) {
-                    Some(real) => real,
+                    Some(real) => (real, false),
                     None => return Ok(()),
                 }
             }
@@ -1205,7 +1208,7 @@ impl Session {
                 if let Err(failure) = self.check_policy(None, dest) {
                     return self.answer(stream, Err(failure)).await;
                 }
-                dest
+                (dest, true)
             }
             Destination::Name(name) => {
                 if let Err(refusal) = self.check_name(&name, port) {
@@ -1221,10 +1224,9 @@ impl Session {
                 self.tasks.spawn(async move {
                     let _permit = permit;
                     let result = match resolve_allowed(&shared, &name, port).await {
-                        Ok(dest) => socket
-                            .send_to(&payload, dest)
-                            .await
-                            .map(drop)
+                        Ok(dest) => shared
+                            .network
+                            .send_to(&socket, &payload, dest)
                             .map_err(|e| Failure::io(&e)),
                         Err(failure) => Err(failure),
                     };
@@ -1241,10 +1243,11 @@ impl Session {
             }
         };
         self.rate.take(payload.len()).await;
-        // A full socket buffer drops the datagram, as UDP does.
-        // Straight to the non-blocking socket: tokio's `try_send_to` says WouldBlock for a socket bound
-        // in this same turn (its readiness is not known yet), which would drop the first datagram.
-        let _ = socket2::SockRef::from(&*socket).send_to(&payload, &dest.into());
+        let _ = if outside {
+            self.shared.network.send_to(&socket, &payload, dest)
+        } else {
+            net::send_datagram(&socket, &payload, dest)
+        };
         self.shared
             .metrics
             .bytes_up

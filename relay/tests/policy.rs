@@ -2,8 +2,8 @@
 //! and that a refused destination is never dialled.
 //!
 //! Loopback is tested for real: listeners on the relay host count the connections they get, and must
-//! get none. Everything beyond loopback goes through a [`RecordingNetwork`], which dials nothing, so
-//! these tests send no packet off the machine.
+//! get none. Everything beyond loopback goes through a [`RecordingNetwork`], which dials and sends
+//! nothing, so these tests send no packet off the machine.
 
 mod common;
 
@@ -290,5 +290,66 @@ async fn udp_to_a_loopback_address_not_allowed_is_refused_and_not_sent() {
         .expect("the allowed datagram arrives")
         .expect("recv");
     assert_eq!(&buf[..n], b"allowed");
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn udp_to_allowed_destinations_goes_through_the_network_and_is_not_sent() {
+    // A receiver the rules allow, on loopback: had the relay sent past the recorder, it would get these.
+    // The name resolves to it too, so that both the address and the name path are checked on loopback
+    // before anything goes beyond it.
+    let target = tokio::net::UdpSocket::bind("127.0.0.2:0")
+        .await
+        .expect("bind target");
+    let loopback = target.local_addr().expect("addr");
+    let network = Arc::new(RecordingNetwork::with_names(&[("udp.test", "127.0.0.2")]));
+    let flags = [
+        "--allow",
+        &loopback.to_string(),
+        "--allow",
+        "udp.test:*",
+        "--allow",
+        "203.0.113.9:5000",
+    ];
+    let relay = start_with_network(&flags, network.clone()).await;
+    let client = session(&relay).await;
+    let socket = client.bind_udp("", 0).await.expect("bind");
+    let wait_for = async |count: usize| {
+        // A name is resolved in a task of its own: wait for it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while network.asked().len() < count && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        network.asked()
+    };
+
+    socket
+        .send_to("127.0.0.2", loopback.port(), b"to an address")
+        .await
+        .expect("send");
+    socket
+        .send_to("udp.test", loopback.port(), b"to a name")
+        .await
+        .expect("send");
+    let mut expected = vec![
+        Asked::SendTo(loopback, b"to an address".to_vec()),
+        Asked::Resolve("udp.test".into()),
+        Asked::SendTo(loopback, b"to a name".to_vec()),
+    ];
+    assert_eq!(wait_for(3).await, expected, "both went to the network");
+    let mut buf = [0u8; 64];
+    let nothing =
+        tokio::time::timeout(Duration::from_millis(200), target.recv_from(&mut buf)).await;
+    assert!(nothing.is_err(), "a datagram was sent: {nothing:?}");
+
+    // Beyond loopback, likewise.
+    socket
+        .send_to("203.0.113.9", 5000, b"beyond")
+        .await
+        .expect("send");
+    let beyond: SocketAddr = "203.0.113.9:5000".parse().expect("addr");
+    expected.push(Asked::SendTo(beyond, b"beyond".to_vec()));
+    assert_eq!(wait_for(4).await, expected);
+    assert_eq!(network.dials(), vec![], "nothing was dialled");
     relay.shutdown().await.expect("shutdown");
 }

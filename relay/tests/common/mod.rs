@@ -184,10 +184,12 @@ pub async fn metric(addr: SocketAddr, name: &str) -> i64 {
 pub enum Asked {
     Resolve(String),
     Connect(SocketAddr),
+    /// A datagram, with its payload.
+    SendTo(SocketAddr, Vec<u8>),
 }
 
-/// A network that dials nothing: it records every request, resolves from a fixed table, and answers every
-/// connect with ECONNREFUSED. No packet leaves the machine.
+/// A network that dials and sends nothing: it records every request, resolves from a fixed table, answers
+/// every connect with ECONNREFUSED and drops every datagram. No packet leaves the machine.
 #[derive(Default)]
 pub struct RecordingNetwork {
     pub asked: Mutex<Vec<Asked>>,
@@ -244,6 +246,17 @@ impl Network for RecordingNetwork {
         self.asked.lock().unwrap().push(Asked::Connect(addr));
         Box::pin(async { Err(io::Error::from_raw_os_error(111)) })
     }
+
+    fn send_to(
+        &self,
+        _socket: &tokio::net::UdpSocket,
+        payload: &[u8],
+        dest: SocketAddr,
+    ) -> io::Result<()> {
+        let datagram = Asked::SendTo(dest, payload.to_vec());
+        self.asked.lock().unwrap().push(datagram);
+        Ok(())
+    }
 }
 
 /// The host's real network, but with a fixed table of names: for "a name that resolves to 127.0.0.1"
@@ -265,6 +278,15 @@ impl Network for FixedNames {
 
     fn connect<'a>(&'a self, addr: SocketAddr) -> BoxFuture<'a, io::Result<tokio::net::TcpStream>> {
         SystemNetwork.connect(addr)
+    }
+
+    fn send_to(
+        &self,
+        socket: &tokio::net::UdpSocket,
+        payload: &[u8],
+        dest: SocketAddr,
+    ) -> io::Result<()> {
+        SystemNetwork.send_to(socket, payload, dest)
     }
 }
 
