@@ -353,3 +353,52 @@ async fn udp_to_allowed_destinations_goes_through_the_network_and_is_not_sent() 
     assert_eq!(network.dials(), vec![], "nothing was dialled");
     relay.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_name_off_the_allow_list_is_not_resolved_and_dialling_it_is_a_policy_refusal() {
+    // Looking the name up fails as for a name that does not exist (gaierror -2, as getaddrinfo only
+    // raises gaierror); connecting or sending to it is a refusal of the destination (PermissionError).
+    // Every message says that the allow list is why.
+    let network = Arc::new(RecordingNetwork::with_names(&[(
+        "example.test",
+        "198.51.100.7",
+    )]));
+    let relay = start_with_network(&["--allow", "other.test:*"], network.clone()).await;
+    let client = session(&relay).await;
+
+    let (errno, message) = errno_of("resolve", client.resolve("example.test").await);
+    assert_eq!(errno, errno::EAI_NONAME, "{message}");
+    assert_eq!(
+        message,
+        "Name or service not known (soket: example.test is not on this relay's allow list)"
+    );
+
+    let (errno, message) = errno_of(
+        "connect",
+        client.connect_tcp("example.test", 80).await.map(|c| c.peer),
+    );
+    assert_eq!(errno, errno::EACCES, "{message}");
+    assert_eq!(
+        message,
+        "soket relay policy refuses example.test:80: not on the relay's allow list"
+    );
+
+    let mut socket = client.bind_udp("", 0).await.expect("bind");
+    socket
+        .send_to("example.test", 53, b"query")
+        .await
+        .expect("send");
+    let failed = tokio::time::timeout(Duration::from_secs(5), socket.recv_from())
+        .await
+        .expect("an answer in time");
+    let (errno, message) = errno_of("sendto", failed);
+    assert_eq!(errno, errno::EACCES, "{message}");
+    assert_eq!(
+        message,
+        "soket relay policy refuses example.test:53: not on the relay's allow list"
+    );
+
+    assert_eq!(network.asked(), vec![], "the name was never looked up");
+    assert_eq!(metric(relay.addr, "soket_refusals_total").await, 2);
+    relay.shutdown().await.expect("shutdown");
+}

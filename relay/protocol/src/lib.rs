@@ -57,7 +57,10 @@
 //! | 0x8E | `Down::Goodbye`    | code: u16, message: str: the session ends           |                                 |
 //!
 //! Errors carry a Linux errno ([`errno`]) so the page raises the exception CPython would, and a message
-//! that may say more (for a policy refusal: the destination and the rule).
+//! that may say more. A destination the relay's policy refuses (`Connect`, `SendTo`) fails with `EACCES`
+//! (`PermissionError`), the message naming the destination and the rule. A name the allow list does not
+//! name is not even resolved: `Resolve` fails with `EAI_NONAME` (`socket.gaierror` -2, as `getaddrinfo`
+//! fails for a name that does not exist), the message saying it is not on the allow list.
 
 pub mod codec;
 pub mod errno;
