@@ -15,11 +15,14 @@
 //! [`Up::Resolve`] and [`Up::Ping`] use a fresh id as a request number; it names no stream.
 //!
 //! # Flow control
-//! Each TCP stream starts with [`INITIAL_WINDOW`] bytes of credit in each direction. A side may send `Data`
-//! only within the credit the other side granted, and grants more with `Credit` once it has consumed bytes
-//! (the relay: written them to the real socket; the page: handed them to the program). Sending past the
-//! window is a protocol error. For a listener the credit counts connections: the relay announces at most
-//! `backlog` unaccepted connections ([`Down::Incoming`]) and the page grants one more per `accept()`.
+//! Each TCP stream starts with `window` bytes of credit in each direction: the value the relay announced in
+//! [`Down::Welcome`], the same for every stream of the session. The relay picks it (its session buffer
+//! shared among the streams it allows, at most [`INITIAL_WINDOW`]); the page uses what was announced.
+//! A side may send `Data` only within the credit the other side granted, and grants more with `Credit` once
+//! it has consumed bytes (the relay: written them to the real socket; the page: handed them to the
+//! program). Sending past the window is a protocol error. For a listener the credit counts connections:
+//! the relay announces at most `backlog` unaccepted connections ([`Down::Incoming`]) and the page grants one
+//! more per `accept()`.
 //! UDP has no credit: as on a real network, datagrams that do not fit the receiver's buffer are dropped.
 //!
 //! # Encoding
@@ -74,7 +77,8 @@ pub use codec::DecodeError;
 /// The WebSocket subprotocol that names this version of the protocol.
 pub const SUBPROTOCOL: &str = "soket.v1";
 
-/// Credit each side of a TCP stream starts with, in bytes.
+/// The largest window a relay announces in [`Down::Welcome`], in bytes. A stream's credit starts at the
+/// announced `window`, which may be smaller (the relay shares its buffer among a session's streams).
 pub const INITIAL_WINDOW: u32 = 256 * 1024;
 
 /// The largest payload of one `Data`, `SendTo` or `Datagram` frame. A UDP datagram can be 65,507 bytes.
