@@ -67,6 +67,7 @@ fn steps(tally: &mut Tally) -> Result<()> {
         native.args(["--exclude", E2E_PACKAGE]);
     }
     step(&tools::describe(&native), || {
+        tools::ensure_programs(tools::TEST_CLIENTS)?;
         tools::run_streaming(&mut native, |l| tally.line(l))
     })?;
 

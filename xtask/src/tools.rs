@@ -1,4 +1,5 @@
-//! Running commands, and making sure the tools they need are there: the wasm32 target, Chromium.
+//! Running commands, and making sure the tools they need are there: the wasm32 target, Chromium, the
+//! clients the tests run (`nc`, `curl`, `python3`).
 //!
 //! Commands run from the workspace root with inherited stdio unless a caller captures them; a command that
 //! fails becomes an error naming it.
@@ -166,35 +167,93 @@ fn wasm_std_in_sysroot() -> bool {
         .is_dir()
 }
 
+/// A program the tests run, and the Debian package that brings it.
+pub struct Program {
+    /// A path (`/usr/bin/chromium`) or a name looked up on `PATH` (`nc`).
+    pub command: &'static str,
+    pub package: &'static str,
+}
+
 /// The browser and its WebDriver that the end-to-end tests drive.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const BROWSER: &[Program] = &[
+    Program {
+        command: CHROMIUM,
+        package: "chromium",
+    },
+    Program {
+        command: CHROMEDRIVER,
+        package: "chromium-driver",
+    },
+];
+
+/// What the relay's tests run besides themselves: CPython's own protocol clients, and a terminal's
+/// `nc` (the OpenBSD one: the tests pass `-N`) and `curl`.
+pub const TEST_CLIENTS: &[Program] = &[
+    Program {
+        command: "python3",
+        package: "python3",
+    },
+    Program {
+        command: "nc",
+        package: "netcat-openbsd",
+    },
+    Program {
+        command: "curl",
+        package: "curl",
+    },
+];
 
 /// Makes sure Chromium and chromedriver are installed, with apt-get when we are root.
 pub fn ensure_chromium() -> Result<()> {
-    let present = || Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if present() {
+    ensure_programs(BROWSER)
+}
+
+/// Makes sure every program is there, installing the missing ones' packages with apt-get when we are
+/// root; otherwise fails with the command that would install them.
+pub fn ensure_programs(programs: &[Program]) -> Result<()> {
+    let missing: Vec<&Program> = programs.iter().filter(|p| !installed(p.command)).collect();
+    if missing.is_empty() {
         return Ok(());
     }
+    let packages: Vec<&str> = missing.iter().map(|p| p.package).collect();
+    let commands: Vec<&str> = missing.iter().map(|p| p.command).collect();
     if !is_root() {
         bail!(
-            "the browser tests need {CHROMIUM} and {CHROMEDRIVER}: install the Debian packages \
-             `chromium` and `chromium-driver` (`sudo apt-get install chromium chromium-driver`)"
+            "the tests need {}: install the Debian packages {} (`sudo apt-get install {}`)",
+            commands.join(", "),
+            packages.join(", "),
+            packages.join(" ")
         );
     }
-    println!("==> apt-get install -y chromium chromium-driver");
+    println!("==> apt-get install -y {}", packages.join(" "));
     run(Command::new("apt-get")
         .arg("update")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .stdin(Stdio::null()))?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "chromium", "chromium-driver"])
+        .args(["install", "-y"])
+        .args(&packages)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .stdin(Stdio::null()))?;
-    if !present() {
-        bail!("apt-get installed chromium and chromium-driver, yet {CHROMIUM} or {CHROMEDRIVER} is missing");
+    if let Some(still) = missing.iter().find(|p| !installed(p.command)) {
+        bail!(
+            "apt-get installed {}, yet {} is missing",
+            still.package,
+            still.command
+        );
     }
     Ok(())
+}
+
+/// Whether `command` (a path, or a name on `PATH`) names an existing file.
+fn installed(command: &str) -> bool {
+    if command.contains('/') {
+        return Path::new(command).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
 }
 
 /// True if we run as root (uid 0).
