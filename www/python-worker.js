@@ -3,9 +3,10 @@
 // Messages in:  {type: 'start', module, modules}  the compiled WebAssembly.Module of
 //                                       pkg/soket_frontend_bg.wasm, and the page's Python modules
 //                                       (www/pylib/: [{module, file, package, source}])
-//               {type: 'run', name, source, port, buffer, console}  port and buffer: the program's line to
-//                                                    the network worker (net-worker.js); console: the ring
-//                                                    its stdin reads (soket.js writes it)
+//               {type: 'run', name, source, port, buffer, console, modules}  port and buffer: the
+//                                                    program's line to the network worker (net-worker.js);
+//                                                    console: the ring its stdin reads (soket.js writes
+//                                                    it); modules: more Python modules, as in 'start'
 // Messages out: {type: 'ready', instantiateMs, interpreterMs}  the runtime can run a program
 //               {type: 'failed', message}                       it never will
 //               {type: 'stdout' | 'stderr', text}              output, as the program writes it
@@ -16,11 +17,8 @@
 // synchronously here; while it runs (or sleeps in Atomics.wait) its output still reaches the page,
 // because postMessage does not wait for this worker to yield.
 
-import init, { Runtime } from './pkg/soket_frontend.js';
-
-// Exit status of a program the runtime failed under (a Rust panic): 128 + SIGABRT, what a shell shows
-// after CPython's "Fatal Python error".
-const CRASHED = 134;
+import init, { Runtime, layout } from './pkg/soket_frontend.js';
+import { CHANNEL, CONSOLE, EXIT } from './layout.js';
 
 // How long a ready worker waits for a program before it prepares for tracebacks.
 const PREPARE_AFTER_MS = 500;
@@ -55,6 +53,7 @@ async function start(module, modules) {
     const t0 = performance.now();
     await init({ module_or_path: module });
     const t1 = performance.now();
+    checkLayout();
     const rt = new Runtime(write, onPanic);
     for (const m of modules) rt.addModule(m.module, `pylib/${m.file}`, m.source, m.package);
     const t2 = performance.now();
@@ -77,11 +76,23 @@ async function start(module, modules) {
   }
 }
 
-async function run({ name, source, port, buffer, console: input }) {
+/** Throws unless layout.js, which the page builds the shared buffers by, agrees with the runtime. */
+function checkLayout() {
+  const theirs = layout();
+  for (const [table, ours] of [['CHANNEL', CHANNEL], ['CONSOLE', CONSOLE]]) {
+    for (const [key, value] of Object.entries(theirs[table])) {
+      if (ours[key] !== value) {
+        throw new Error(`www/layout.js says ${table}.${key} is ${ours[key]}, the runtime ${value}`);
+      }
+    }
+  }
+}
+
+async function run({ name, source, port, buffer, console: input, modules = [] }) {
   const rt = await runtime;
   if (rt === null) {
     postMessage({ type: 'stderr', text: 'The Python runtime failed to start.\n' });
-    postMessage({ type: 'exit', exitCode: CRASHED });
+    postMessage({ type: 'exit', exitCode: EXIT.CRASHED });
     return;
   }
   started = true;
@@ -89,12 +100,13 @@ async function run({ name, source, port, buffer, console: input }) {
   try {
     if (port && buffer) rt.attachNetwork(port, buffer);
     if (input) rt.attachConsole(input);
+    for (const m of modules) rt.addModule(m.module, m.file, m.source, m.package ?? false);
     exitCode = rt.run(name, source);
   } catch (error) {
     flush();
     const why = panicMessage ?? String(error);
     postMessage({ type: 'stderr', text: `\nFatal error in the Python runtime: ${why}\n` });
-    exitCode = CRASHED;
+    exitCode = EXIT.CRASHED;
   }
   flush();
   postMessage({ type: 'exit', exitCode });

@@ -16,6 +16,8 @@
 //!   upstream's.
 //! - `net`: `_socket` and `select` (Python in `py/`, on the native `_soketnet`), whose calls go to the
 //!   page's network worker and block in `Atomics.wait` for the reply.
+//! - `layout`: the shared buffers' layouts as the runtime has them, for the worker to compare with
+//!   `www/layout.js`.
 //! - `panic`: reports a Rust panic to the page before the instance dies.
 //! - [`exit`] and the pure parts of the modules above compile natively as well, so `cargo test` covers
 //!   them; everything that touches RustPython or JavaScript is `cfg(target_arch = "wasm32")`.
@@ -30,6 +32,8 @@ pub use soket_protocol as protocol;
 pub mod exit;
 mod time;
 
+#[cfg(target_arch = "wasm32")]
+mod layout;
 #[cfg(target_arch = "wasm32")]
 mod net;
 #[cfg(target_arch = "wasm32")]
