@@ -1,18 +1,30 @@
-// The page's side of the Python runtime: `window.soket`, the script API of DESIGN.md.
+// The page's side of the Python runtime, as a library: it starts the workers, runs programs and reports
+// what happens as events. It never touches the DOM; the UI (ui/*.js) and `window.soket` (page.js) are
+// views of it. State flows one way: worker → this module → event → UI.
 //
-//   await window.soket.ready;             // the runtime can run code and the relay is connected
-//   const p = window.soket.run('server.py', source, { stdin: '' });
+//   import { soket } from './soket.js';
+//   await soket.ready;                    // the runtime can run code and the relay is connected
+//   const p = soket.run('server.py', source, { stdin: '' });
 //   await p.done;                         // -> { exitCode, stdout, stderr }
 //   p.stop();                             // ends the program at once (exit code 130, as after Ctrl-C)
 //   p.write('Ada\n');                     // types into its console: what input() and sys.stdin read
 //   p.closeStdin();                       // Ctrl-D: end of its input
-//   window.soket.listeners();             // -> [{ program, host, port, public }]: every listening socket
+//   soket.listeners();                    // -> [{ program, host, port, public }]: every listening socket
 //
-// When the listeners change, `window` gets a `soket-listeners` event (read them with listeners()).
+// Events (`soket.addEventListener(type, (event) => event.detail ...)`):
+//   runtime    { state: 'ready' | 'failed', error? }   the first worker's runtime is ready, or never will be
+//   relay      { status: 'connected' | 'disconnected', hostname?, reason? }
+//   listeners  { list }                                the listening sockets changed (as listeners())
+//   start      { id, name }                            a program started (id: a number, name: as run)
+//   output     { id, name, stream, text }              a piece of its output ('stdout' or 'stderr')
+//   exit       { id, name, exitCode, stdout, stderr }  it ended
+// `soket.relay` and `soket.runtime` hold the latest of their events' details.
 //
-// `run` also takes `onOutput(stream, text)` in its options: called with each piece of output as the
-// program writes it ('stdout' or 'stderr'). With `stdin: text` the program reads that text and then end of
-// file, as `python3 prog.py < file`; without it, its stdin is the console: reads wait for p.write().
+// `run` also takes `onOutput(stream, text)` and `modules` in its options: onOutput is called with each
+// piece of output as the program writes it; modules, [{ module, file, source, package }], are more
+// Python modules the program can import (as www/pylib/ ones). With `stdin: text` the program reads that
+// text and then end of file, as `python3 prog.py < file`; without it, its stdin is the console: reads wait
+// for p.write().
 //
 // Every program runs in its own worker (python-worker.js). The wasm is compiled once, here, and each
 // worker gets the compiled module; one worker is always kept warm (its interpreter built) so Run starts
@@ -20,54 +32,23 @@
 //
 // The page's sockets live in one network worker (net-worker.js), which holds the page's one WebSocket to
 // the relay. Each program gets a line to it: a MessageChannel to ring on and a SharedArrayBuffer for its
-// calls and their replies (laid out as frontend/netstack/src/channel.rs says), so a blocking socket call
-// parks the program's worker in Atomics.wait, never this thread. Stop sets the buffer's interrupt slot, so
-// a program blocked in a socket call gets KeyboardInterrupt; one that does not stop soon is terminated.
+// calls and their replies (layout.js), so a blocking socket call parks the program's worker in
+// Atomics.wait, never this thread. Stop sets the buffer's interrupt slot, so a program blocked in a
+// socket call gets KeyboardInterrupt; one that does not stop soon is terminated.
 //
-// Exit codes besides the program's own: 130 for a program stopped with stop(), 134 when the runtime
-// itself failed (a Rust panic; stderr says why).
+// Exit codes besides the program's own (layout.js): 130 for a program stopped with stop(), 134 when the
+// runtime itself failed (a Rust panic; stderr says why).
+
+import { CHANNEL, CONSOLE, EXIT } from './layout.js';
 
 const WASM_URL = new URL('pkg/soket_frontend_bg.wasm', import.meta.url);
 const WORKER_URL = new URL('python-worker.js', import.meta.url);
+const NET_WORKER_URL = new URL('net-worker.js', import.meta.url);
 
-// 128 + SIGINT, what a shell shows for a program stopped by Ctrl-C.
-const STOPPED = 130;
-// 128 + SIGABRT: the runtime itself failed (python-worker.js uses the same).
-const CRASHED = 134;
-
-// The call buffer's layout (frontend/netstack/src/channel.rs): i32 slots, then the data.
-const CHANNEL = { STATE: 0, INTERRUPT: 4, SIZE: 64 + 256 * 1024 };
-// The console input ring's layout (frontend/src/stdio.rs): i32 slots, then the bytes.
-const CONSOLE = { WRITTEN: 0, READ: 1, CLOSED: 2, RING: 16, RING_SIZE: 64 * 1024 };
 // How long a stopped program may stay silent before its worker is terminated: each piece of output (its
 // KeyboardInterrupt traceback, say) buys it that long again, up to STOP_LIMIT_MS in all.
 const STOP_GRACE_MS = 300;
 const STOP_LIMIT_MS = 3000;
-
-const timings = {};
-const compiled = compile();
-// Fetched once for every worker.
-const modules = pageModules();
-
-// The network worker, and what it tells the page.
-const net = new Worker(new URL('net-worker.js', import.meta.url), { type: 'module' });
-let listening = [];
-let nextProgram = 1;
-// Program numbers → the names they were run as, for listeners().
-const names = new Map();
-net.onmessage = (event) => {
-  const message = event.data;
-  if (message.type === 'relay') {
-    document.querySelector('[data-testid="relay-status"]').textContent = message.status;
-  } else if (message.type === 'listeners') {
-    listening = message.list;
-    window.dispatchEvent(new Event('soket-listeners'));
-  }
-};
-net.onerror = (event) => console.error('network worker failed:', event.message ?? event);
-document.getElementById('isolation').textContent = self.crossOriginIsolated
-  ? 'cross-origin isolated'
-  : 'NOT isolated';
 
 /**
  * The Python modules the page ships beside the runtime (www/pylib/, see frontend/pylib/): telnetlib and
@@ -87,7 +68,7 @@ async function pageModules() {
   }
 }
 
-async function compile() {
+async function compile(timings) {
   const started = performance.now();
   let module;
   try {
@@ -104,7 +85,7 @@ async function compile() {
 
 // A worker with a runtime in it, ready (or getting ready) for one program.
 class PythonWorker {
-  constructor() {
+  constructor(loaded, timings) {
     this.worker = new Worker(WORKER_URL, { type: 'module' });
     // What the current program wants to hear: set by run().
     this.program = null;
@@ -131,7 +112,7 @@ class PythonWorker {
     });
     // A failure reaches the program through tellFailure; only the first worker's is reported as such.
     this.ready.catch(() => {});
-    Promise.all([compiled, modules]).then(
+    loaded.then(
       ([module, sources]) => this.worker.postMessage({ type: 'start', module, modules: sources }),
       (error) => this.worker.onerror({ message: String(error) }),
     );
@@ -140,7 +121,7 @@ class PythonWorker {
   tellFailure() {
     if (this.failure === null || this.program === null) return;
     this.program.hear({ type: 'stderr', text: `\n${this.failure}\n` });
-    this.program.hear({ type: 'exit', exitCode: CRASHED });
+    this.program.hear({ type: 'exit', exitCode: EXIT.CRASHED });
   }
 
   terminate() {
@@ -201,115 +182,150 @@ class ConsoleInput {
   }
 }
 
-let warm = new PythonWorker();
+/** The runtime and the page's network, as events and promises. One per page: `soket` below. */
+export class Soket extends EventTarget {
+  constructor() {
+    super();
+    // How long loading took, in ms: compiling the wasm, instantiating it and building the interpreter in
+    // the first worker, and `readyMs` since navigation start.
+    this.timings = {};
+    this.relay = { status: 'disconnected' };
+    this.runtime = { state: 'loading' };
+    this.isolated = self.crossOriginIsolated;
+    // The compiled wasm and the page's Python modules, fetched once for every worker.
+    this.loaded = Promise.all([compile(this.timings), pageModules()]);
+    this.listening = [];
+    this.nextProgram = 1;
+    // Program numbers → the names they were run as, for listeners().
+    this.names = new Map();
 
-function run(name, source, { stdin, onOutput } = {}) {
-  const worker = warm;
-  warm = new PythonWorker();
-  const program = nextProgram++;
-  names.set(program, name);
-  const buffer = new SharedArrayBuffer(CHANNEL.SIZE);
-  const line = new MessageChannel();
-  const input = new ConsoleInput();
-  if (stdin !== undefined) {
-    input.write(stdin);
-    input.close();
+    // The network worker, and what it tells the page.
+    this.net = new Worker(NET_WORKER_URL, { type: 'module' });
+    let connected;
+    const relayConnected = new Promise((resolve) => { connected = resolve; });
+    this.net.onmessage = (event) => {
+      const message = event.data;
+      if (message.type === 'relay') {
+        const { type, ...detail } = message;
+        this.relay = detail;
+        if (detail.status === 'connected') connected();
+        this.emit('relay', detail);
+      } else if (message.type === 'listeners') {
+        this.listening = message.list;
+        this.emit('listeners', { list: this.listeners() });
+      }
+    };
+    this.net.onerror = (event) => console.error('network worker failed:', event.message ?? event);
+
+    this.warm = new PythonWorker(this.loaded, this.timings);
+    const runtimeReady = this.warm.ready.then(
+      () => {
+        this.timings.readyMs = performance.now();
+        this.runtime = { state: 'ready' };
+        this.emit('runtime', this.runtime);
+      },
+      (error) => {
+        this.runtime = { state: 'failed', error: String(error.message ?? error) };
+        this.emit('runtime', this.runtime);
+        console.error(error);
+        throw error;
+      },
+    );
+    /** Resolves once the runtime can run code and the relay is connected. */
+    this.ready = Promise.all([runtimeReady, relayConnected]).then(() => undefined);
+    this.ready.catch(() => {}); // reported through the `runtime` event
   }
-  net.postMessage({ type: 'attach', program, port: line.port2, buffer }, [line.port2]);
-  let stdout = '';
-  let stderr = '';
-  let finish;
-  const done = new Promise((resolve) => { finish = resolve; });
-  let ended = false;
-  const end = (exitCode) => {
-    if (ended) return;
-    ended = true;
-    input.close();
-    input.wake();
-    worker.terminate();
-    net.postMessage({ type: 'stop', program });
-    names.delete(program);
-    finish({ exitCode, stdout, stderr });
-  };
-  // Set once stop() is called: pushes the termination back while the program is still printing.
-  let stopping = null;
-  const stop = () => {
-    if (ended || stopping) return;
-    // A program waiting in a socket call wakes with KeyboardInterrupt; give it a moment to end.
-    const slots = new Int32Array(buffer);
-    Atomics.store(slots, CHANNEL.INTERRUPT, 1);
-    Atomics.notify(slots, CHANNEL.STATE);
-    input.wake();
-    const limit = performance.now() + STOP_LIMIT_MS;
-    let timer;
-    stopping = () => {
-      clearTimeout(timer);
-      const wait = Math.max(0, Math.min(STOP_GRACE_MS, limit - performance.now()));
-      timer = setTimeout(() => end(STOPPED), wait);
-    };
-    stopping();
-  };
-  worker.program = {
-    hear(message) {
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Every listening socket: [{ program, host, port, public }], program as the name it was run as. */
+  listeners() {
+    return this.listening.map(({ program, host, port, public: address }) => ({
+      program: this.names.get(program) ?? program, host, port, public: address,
+    }));
+  }
+
+  /** Starts a program; see the top of this file. */
+  run(name, source, { stdin, onOutput, modules = [] } = {}) {
+    const worker = this.warm;
+    this.warm = new PythonWorker(this.loaded, this.timings);
+    const id = this.nextProgram++;
+    this.names.set(id, name);
+    const buffer = new SharedArrayBuffer(CHANNEL.SIZE);
+    const line = new MessageChannel();
+    const input = new ConsoleInput();
+    if (stdin !== undefined) {
+      input.write(stdin);
+      input.close();
+    }
+    this.net.postMessage({ type: 'attach', program: id, port: line.port2, buffer }, [line.port2]);
+    let stdout = '';
+    let stderr = '';
+    let finish;
+    const done = new Promise((resolve) => { finish = resolve; });
+    let ended = false;
+    const end = (exitCode) => {
       if (ended) return;
-      if (message.type === 'stdout' || message.type === 'stderr') {
-        if (message.type === 'stdout') stdout += message.text;
-        else stderr += message.text;
-        onOutput?.(message.type, message.text);
-        stopping?.();
-      } else if (message.type === 'exit') {
-        end(message.exitCode);
-      }
-    },
-  };
-  worker.worker.postMessage(
-    { type: 'run', name, source: String(source), port: line.port1, buffer, console: input.buffer },
-    [line.port1],
-  );
-  worker.tellFailure();
-  return {
-    done,
-    stop,
-    write: (text) => { if (!ended) input.write(text); },
-    closeStdin: () => input.close(),
-  };
-}
-
-// Resolves once the relay status reads `connected` (the network worker keeps it current).
-function relayConnected() {
-  const status = document.querySelector('[data-testid="relay-status"]');
-  return new Promise((resolve) => {
-    const check = () => {
-      if (status.textContent === 'connected') {
-        observer.disconnect();
-        resolve();
-      }
+      ended = true;
+      input.close();
+      input.wake();
+      worker.terminate();
+      this.net.postMessage({ type: 'stop', program: id });
+      this.names.delete(id);
+      const outcome = { exitCode, stdout, stderr };
+      this.emit('exit', { id, name, ...outcome });
+      finish(outcome);
     };
-    const observer = new MutationObserver(check);
-    observer.observe(status, { childList: true, characterData: true, subtree: true });
-    check();
-  });
+    // Set once stop() is called: pushes the termination back while the program is still printing.
+    let stopping = null;
+    const stop = () => {
+      if (ended || stopping) return;
+      // A program waiting in a socket call wakes with KeyboardInterrupt; give it a moment to end.
+      const slots = new Int32Array(buffer);
+      Atomics.store(slots, CHANNEL.INTERRUPT, 1);
+      Atomics.notify(slots, CHANNEL.STATE);
+      input.wake();
+      const limit = performance.now() + STOP_LIMIT_MS;
+      let timer;
+      stopping = () => {
+        clearTimeout(timer);
+        const wait = Math.max(0, Math.min(STOP_GRACE_MS, limit - performance.now()));
+        timer = setTimeout(() => end(EXIT.STOPPED), wait);
+      };
+      stopping();
+    };
+    worker.program = {
+      hear: (message) => {
+        if (ended) return;
+        if (message.type === 'stdout' || message.type === 'stderr') {
+          if (message.type === 'stdout') stdout += message.text;
+          else stderr += message.text;
+          onOutput?.(message.type, message.text);
+          this.emit('output', { id, name, stream: message.type, text: message.text });
+          stopping?.();
+        } else if (message.type === 'exit') {
+          end(message.exitCode);
+        }
+      },
+    };
+    this.emit('start', { id, name });
+    worker.worker.postMessage(
+      {
+        type: 'run', name, source: String(source), port: line.port1, buffer, console: input.buffer, modules,
+      },
+      [line.port1],
+    );
+    worker.tellFailure();
+    return {
+      id,
+      done,
+      stop,
+      write: (text) => { if (!ended) input.write(text); },
+      closeStdin: () => input.close(),
+    };
+  }
 }
 
-const runtimeReady = warm.ready.then(() => {
-  timings.readyMs = performance.now();
-  const marker = document.createElement('span');
-  marker.dataset.testid = 'runtime-ready';
-  marker.textContent = 'ready';
-  document.getElementById('runtime-status').replaceChildren(marker);
-});
-runtimeReady.catch((error) => {
-  document.getElementById('runtime-status').textContent = 'failed';
-  console.error(error);
-});
-
-window.soket = {
-  ready: Promise.all([runtimeReady, relayConnected()]).then(() => undefined),
-  run,
-  listeners: () => listening.map(({ program, host, port, public: address }) => ({
-    program: names.get(program) ?? program, host, port, public: address,
-  })),
-  // How long loading took, in ms: compiling the wasm, instantiating it and building the interpreter in
-  // the first worker, and `readyMs` since navigation start.
-  timings,
-};
+export const soket = new Soket();

@@ -2,7 +2,7 @@
 // (`npm run build` here; `cargo xtask serve` and `cargo xtask test` run it).
 //
 //   import { createEditor } from './editor.js';
-//   const editor = createEditor(parent, { doc: 'print(1)\n', label: 'server.py', onRun: () => {} });
+//   const editor = createEditor(parent, { doc: 'print(1)\n', label: 'server.py', onRun, onChange });
 //   editor.text();            // the source as it is now
 //   editor.setText('...');    // replaces it (undoable)
 //   editor.focus();
@@ -43,9 +43,14 @@ const theme = EditorView.theme({
 
 /**
  * An editor for one program inside `parent`, holding `doc`; `label` names it for screen readers, `onRun`
- * is what Ctrl-Enter does.
+ * is what Ctrl-Enter does, `onChange(text)` hears every edit (not setText's).
  */
-export function createEditor(parent, { doc = '', label = 'code', onRun = () => {} } = {}) {
+export function createEditor(parent, { doc = '', label = 'code', onRun = () => {}, onChange = () => {} } = {}) {
+  // setText's own change is not the learner's edit.
+  let replacing = false;
+  const changes = EditorView.updateListener.of((update) => {
+    if (update.docChanged && !replacing) onChange(update.state.doc.toString());
+  });
   const run = { key: 'Mod-Enter', run: () => { onRun(); return true; } };
   const view = new EditorView({
     parent,
@@ -66,6 +71,7 @@ export function createEditor(parent, { doc = '', label = 'code', onRun = () => {
         keymap.of([run, ...defaultKeymap, ...historyKeymap, indentWithTab]),
         python(),
         theme,
+        changes,
         EditorView.contentAttributes.of({
           'aria-label': `${label} source`,
           spellcheck: 'false',
@@ -78,7 +84,14 @@ export function createEditor(parent, { doc = '', label = 'code', onRun = () => {
   return {
     view,
     text: () => view.state.doc.toString(),
-    setText: (text) => view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } }),
+    setText: (text) => {
+      replacing = true;
+      try {
+        view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+      } finally {
+        replacing = false;
+      }
+    },
     focus: () => view.focus(),
   };
 }

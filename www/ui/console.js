@@ -1,0 +1,87 @@
+// A program's console: the output it writes (`output-NAME`, plain text, stderr in spans of class
+// `stderr`, what the learner typed in spans of class `stdin`) and, under it, the line its input() reads
+// (`stdin-NAME`): Enter sends the line (it shows in the console, as a terminal echoes it), Ctrl-D on an
+// empty line ends the input.
+
+import { element } from './dom.js';
+
+// A console keeps about this many characters; older output is dropped from the top.
+const CONSOLE_LIMIT = 200_000;
+
+export class Console {
+  /** Appends the console's two elements to `parent`; `name` is the program's file name. */
+  constructor(parent, name) {
+    this.output = element('pre', {
+      class: 'console', 'data-testid': `output-${name}`, role: 'log', 'aria-label': `${name} output`,
+    });
+    this.input = element('input', {
+      class: 'console-input',
+      'data-testid': `stdin-${name}`,
+      'aria-label': `${name} input`,
+      autocomplete: 'off',
+      spellcheck: 'false',
+      placeholder: 'input() reads here: type a line and press Enter (Ctrl-D ends the input)',
+    });
+    this.input.disabled = true;
+    this.input.addEventListener('keydown', (event) => this.onKey(event));
+    parent.append(this.output, this.input);
+    this.length = 0;
+    // The running program's input: { write(text), closeStdin() }, while there is one.
+    this.program = null;
+  }
+
+  /** Empties the console. */
+  clear() {
+    this.output.replaceChildren();
+    this.length = 0;
+    this.input.value = '';
+  }
+
+  /** Connects the input line to `program`'s stdin (null: nothing reads it). */
+  attach(program) {
+    this.program = program;
+    this.input.disabled = program === null;
+  }
+
+  onKey(event) {
+    const program = this.program;
+    if (!program) return;
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      const line = `${this.input.value}\n`;
+      this.input.value = '';
+      this.write('stdin', line);
+      program.write(line);
+    } else if (event.key === 'd' && event.ctrlKey && this.input.value === '') {
+      event.preventDefault();
+      this.write('stdin', '^D\n');
+      program.closeStdin();
+      this.input.disabled = true;
+    }
+  }
+
+  /** Appends output ('stdout', 'stderr' or 'stdin'), keeping the console scrolled to the end if it was. */
+  write(stream, text) {
+    const box = this.output;
+    const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 4;
+    const last = box.lastChild;
+    if (last && last.className === stream) {
+      last.textContent += text;
+    } else {
+      box.append(element('span', { class: stream }, text));
+    }
+    this.length += text.length;
+    while (this.length > CONSOLE_LIMIT) {
+      const first = box.firstChild;
+      const excess = this.length - CONSOLE_LIMIT;
+      if (first.textContent.length <= excess && first !== box.lastChild) {
+        this.length -= first.textContent.length;
+        first.remove();
+      } else {
+        first.textContent = first.textContent.slice(excess);
+        this.length -= excess;
+      }
+    }
+    if (atEnd) box.scrollTop = box.scrollHeight;
+  }
+}

@@ -1,0 +1,132 @@
+// One program's panel: its name, status, Run and Stop, the editor, the public address of its listening
+// sockets and its console. The page renders one per program of a list (the playground's, a lesson's).
+//
+// It carries the data-testid contract (docs/page-contract.md): `editor-NAME`, `run-NAME`, `stop-NAME`,
+// `status-NAME` (`running`, or `exited N`; empty before the first run), `listening-NAME`, and the
+// console's `output-NAME` and `stdin-NAME`.
+
+import { Console } from './console.js';
+import { code, element } from './dom.js';
+import { createEditor } from './editor.js';
+
+export class ProgramPanel {
+  /**
+   * Renders the panel into `parent`. `soket` is the library (soket.js); `onChange(text)` hears the
+   * learner's edits.
+   */
+  constructor(parent, soket, { name, source, onChange }) {
+    this.soket = soket;
+    this.name = name;
+    this.runButton = element('button', { class: 'run', 'data-testid': `run-${name}`, disabled: true }, 'Run');
+    this.stopButton = element('button', { class: 'stop', 'data-testid': `stop-${name}`, disabled: true }, 'Stop');
+    this.status = element('span', { class: 'program-status', 'data-testid': `status-${name}`, 'aria-live': 'polite' });
+    const holder = element('div', { class: 'editor', 'data-testid': `editor-${name}`, tabindex: '-1' });
+    this.listening = element('p', { class: 'listening', 'data-testid': `listening-${name}`, hidden: true });
+    this.section = element('section', { class: 'program', 'data-program': name, 'aria-labelledby': `title-${name}` },
+      element('div', { class: 'program-head' },
+        element('h2', { id: `title-${name}` }, name),
+        this.status,
+        element('span', { class: 'program-buttons' }, this.runButton, this.stopButton)),
+      holder,
+      this.listening);
+    this.console = new Console(this.section, name);
+    parent.append(this.section);
+    this.editor = createEditor(holder, {
+      doc: source,
+      label: name,
+      onRun: () => { if (!this.runButton.disabled) this.run(); },
+      onChange,
+    });
+    // The holder is what a test or a person finds by its testid: focusing it focuses the editor inside.
+    holder.addEventListener('focus', () => this.editor.focus());
+    // The program now running, if any; whether Run is waiting for the run before to stop.
+    this.program = null;
+    this.restarting = false;
+    this.runButton.addEventListener('click', () => this.run());
+    this.stopButton.addEventListener('click', () => this.program?.stop());
+    this.onListeners = () => this.showListeners(soket.listeners());
+    soket.addEventListener('listeners', this.onListeners);
+    this.showListeners(soket.listeners());
+  }
+
+  /** Lets Run be pressed (once the runtime is ready), or not. */
+  enable(enabled) {
+    this.runButton.disabled = !enabled;
+  }
+
+  text() {
+    return this.editor.text();
+  }
+
+  setText(text) {
+    this.editor.setText(text);
+  }
+
+  /**
+   * Runs the editor's source, after stopping (and waiting for) the run before, if any. Resolves with
+   * its outcome, `{ exitCode, stdout, stderr }`, when it ends; null if a second Run came meanwhile.
+   * `started(program)` is called with the running program (`soket.run`'s handle) once it starts.
+   */
+  async run({ stdin, started } = {}) {
+    // A second click while the run before is being stopped changes nothing.
+    if (this.restarting) return null;
+    await this.stop();
+    this.setStatus('running');
+    this.stopButton.disabled = false;
+    const current = this.soket.run(this.name, this.editor.text(), {
+      stdin,
+      onOutput: (stream, text) => { if (this.program === current) this.console.write(stream, text); },
+    });
+    this.program = current;
+    this.console.clear();
+    this.console.attach(stdin === undefined ? current : null);
+    started?.(current);
+    const outcome = await current.done;
+    // Its listeners are gone with it (the network worker's own report may come a moment later).
+    this.showListeners(this.soket.listeners());
+    if (this.program === current) {
+      this.program = null;
+      this.setStatus(`exited ${outcome.exitCode}`, outcome.exitCode === 0 ? 'ok' : 'failed');
+      this.stopButton.disabled = true;
+      this.console.attach(null);
+    }
+    return outcome;
+  }
+
+  /** Stops the running program, if any, and resolves once it has ended. */
+  async stop() {
+    const previous = this.program;
+    if (!previous) return;
+    this.restarting = true;
+    previous.stop();
+    await previous.done;
+    this.restarting = false;
+  }
+
+  setStatus(text, kind = text) {
+    this.status.textContent = text;
+    this.status.dataset.kind = kind;
+  }
+
+  /** Shows where this program's listening sockets can be reached from outside the browser. */
+  showListeners(all) {
+    const mine = all.filter((l) => l.program === this.name);
+    this.listening.hidden = mine.length === 0;
+    this.listening.replaceChildren(...mine.map((l) => {
+      const split = l.public.lastIndexOf(':');
+      const nc = `nc ${l.public.slice(0, split)} ${l.public.slice(split + 1)}`;
+      const line = element('span', {
+        class: 'listener',
+        title: `${this.name} listens on ${l.host}:${l.port} in the page; the relay forwards ${l.public} to it`,
+      }, 'listening on ', code(l.public), ' — try ', code(nc));
+      return line;
+    }));
+  }
+
+  /** Stops the program and takes the panel off the page. */
+  async destroy() {
+    this.soket.removeEventListener('listeners', this.onListeners);
+    this.section.remove();
+    await this.stop();
+  }
+}
