@@ -1501,10 +1501,11 @@ async fn read_stream(
     let mut buf = BytesMut::new();
     loop {
         let want = credit.take(MAX_PAYLOAD as u64).await as usize;
-        let Ok(permit) = budget.acquire_many(want as u32).await else {
+        // Held while the socket is idle: if this task is aborted meanwhile (the page closed the stream),
+        // dropping the permit gives the budget back. Only the bytes read move on to the writer.
+        let Ok(permit) = budget.clone().acquire_many_owned(want as u32).await else {
             return;
         };
-        permit.forget(); // the WebSocket writer gives the bytes back as it sends them
         buf.clear();
         buf.reserve(DATA_HEADER_LEN + want);
         buf.extend_from_slice(&Down::data_header(stream));
@@ -1518,6 +1519,8 @@ async fn read_stream(
             }
         };
         let got = *result.as_ref().unwrap_or(&0);
+        // The bytes read are the writer's to give back as it sends them (their `Buffered`); the rest now.
+        permit.forget();
         budget.add_permits(want - got);
         credit.settle(want as u64, got as u64);
         match result {

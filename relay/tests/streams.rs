@@ -402,3 +402,56 @@ async fn a_datagram_sent_together_with_its_bind_arrives() {
     assert_eq!(&buf[..n], b"first");
     relay.shutdown().await.expect("shutdown");
 }
+
+/// A stream's reader holds the session's budget for bytes to the page while it waits for its socket; a
+/// stream the page closes while its peer is silent must give that back. (It did not: after sixteen such
+/// closes, 64 KiB each of a 1 MiB budget, no byte reached the page any more, while connects still
+/// succeeded: a page that had used a few keep-alive connections saw every later recv() hang.)
+#[tokio::test]
+async fn closing_streams_whose_peer_is_silent_gives_their_budget_back() {
+    // Accepts and says nothing, keeping every connection open.
+    let silent = TcpListener::bind("127.0.0.2:0").await.expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    // Says hello to whoever connects.
+    let talker = TcpListener::bind("127.0.0.2:0").await.expect("bind");
+    let talker_addr = talker.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = talker.accept().await {
+            let _ = socket.write_all(b"hello").await;
+        }
+    });
+    let relay = start(&[
+        "--allow",
+        &format!("127.0.0.2:{}", silent_addr.port()),
+        "--allow",
+        &format!("127.0.0.2:{}", talker_addr.port()),
+    ])
+    .await;
+    let client = session(&relay).await;
+    for _ in 0..40 {
+        let conn = client
+            .connect_tcp("127.0.0.2", silent_addr.port())
+            .await
+            .expect("connect to the silent server");
+        // Long enough for the relay's reader to be waiting on the socket.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        conn.close().await.expect("close");
+    }
+    let mut conn = client
+        .connect_tcp("127.0.0.2", talker_addr.port())
+        .await
+        .expect("connect to the talker");
+    let hello = tokio::time::timeout(Duration::from_secs(5), conn.read_exact(5))
+        .await
+        .expect("the talker's bytes reach the page within 5 s")
+        .expect("read");
+    assert_eq!(hello, b"hello");
+    held.abort();
+    relay.shutdown().await.expect("shutdown");
+}
