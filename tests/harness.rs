@@ -395,6 +395,11 @@ impl Page {
 
     /// The page against a relay started with these `flags` (`--allow 127.0.0.2:PORT`, ...).
     pub async fn open_with(flags: &[&str]) -> Result<Page> {
+        Page::open_at("/", flags).await
+    }
+
+    /// The page at `path` (`/#/playground`, `/#/lesson/echo`) against a relay started with `flags`.
+    pub async fn open_at(path: &str, flags: &[&str]) -> Result<Page> {
         ensure!(
             root().join("www/pkg/soket_frontend_bg.wasm").exists(),
             "www/pkg/ is missing: run `cargo xtask test` (it builds the wasm first)"
@@ -407,7 +412,7 @@ impl Page {
             // Programs that move a lot of data or wait on each other take longer than WebDriver's 30 s.
             let timeouts = TimeoutConfiguration::new(Some(Duration::from_secs(120)), None, None);
             client.update_timeouts(timeouts).await?;
-            client.goto(&page.relay.url("/")).await?;
+            client.goto(&page.relay.url(path)).await?;
             wait_for(
                 client,
                 "[data-testid=\"runtime-ready\"]",
@@ -537,6 +542,21 @@ impl Page {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The text of the editor `editor-NAME`, line by line as CodeMirror shows it (it draws the lines in
+    /// view: enough for the programs of a lesson).
+    pub async fn editor_text(&self, name: &str) -> Result<String> {
+        let script = "const [css] = arguments;
+            const lines = document.querySelectorAll(css + ' .cm-line');
+            return [...lines].map((l) => l.textContent).join('\\n');";
+        let css = format!("[data-testid=\"editor-{name}\"]");
+        let value = self
+            .browser
+            .client
+            .execute(script, vec![json!(css)])
+            .await?;
+        Ok(value.as_str().context("editor text")?.to_owned())
     }
 
     /// Runs the checks, dumping what the page knew if they fail, and closes the browser.

@@ -1,8 +1,7 @@
 //! The playground through its UI in a real Chromium, as a learner uses it: type a program into an
 //! editor (select all, then type: the keys go through CodeMirror), click Run (or Ctrl+Enter), read
 //! the console and the status, see the server's public address, reach it from outside the browser,
-//! run it again, click Stop. Only the data-testid contract of DESIGN.md is used, plus
-//! `listening-NAME`, the line with a program's public address.
+//! run it again, click Stop. Only the page's contract (ARCHITECTURE.md) is used.
 //!
 //! Needs `www/pkg/` and `www/editor.js`: `cargo xtask test` builds both before these run.
 
@@ -18,6 +17,9 @@ use soket_e2e::{root, Page, SEED_SERVER};
 const CONTROL: char = '\u{E009}';
 const NULL: char = '\u{E000}';
 const ENTER: char = '\u{E007}';
+
+/// Where the page shows the playground (its first screen is the course's first lesson).
+const PLAYGROUND: &str = "/#/playground";
 
 /// How long a program started from the page may take to reach a state.
 const WITHIN: Duration = Duration::from_secs(30);
@@ -65,19 +67,6 @@ async fn type_program(page: &Page, name: &str, source: &str) -> Result<()> {
     keys.push_str(&lines.join(&ENTER.to_string()));
     editor.send_keys(&keys).await?;
     Ok(())
-}
-
-/// The editor's text, line by line as CodeMirror shows it.
-async fn editor_text(page: &Page, name: &str) -> Result<String> {
-    let script = "const [css] = arguments;
-        const lines = document.querySelectorAll(css + ' .cm-line');
-        return [...lines].map((l) => l.textContent).join('\\n');";
-    let value = page
-        .browser
-        .client
-        .execute(script, vec![json!(css(&format!("editor-{name}")))])
-        .await?;
-    Ok(value.as_str().context("editor text")?.to_owned())
 }
 
 /// The console of `name`, exactly (the element's textContent), and its stderr part.
@@ -128,7 +117,7 @@ async fn the_seed_example_runs_through_the_editors() -> Result<()> {
         root().join("www/editor.js").exists(),
         "www/editor.js is missing: run `cargo xtask test` (it bundles the editor first)"
     );
-    let page = Page::open().await?;
+    let page = Page::open_at(PLAYGROUND, &[]).await?;
     page.check(async |page| {
         let browser = &page.browser;
         ensure!(browser.text("status-server.py").await?.is_empty());
@@ -137,7 +126,7 @@ async fn the_seed_example_runs_through_the_editors() -> Result<()> {
         // As the editor should hold it once typed: no newline after the last line.
         let seed_server = SEED_SERVER.trim_end();
         type_program(page, "server.py", seed_server).await?;
-        let typed = editor_text(page, "server.py").await?;
+        let typed = page.editor_text("server.py").await?;
         ensure!(
             typed == seed_server,
             "the editor holds, after typing:\n{typed}\n--- instead of ---\n{seed_server}"
@@ -268,7 +257,7 @@ async fn wait_console(
 
 #[tokio::test]
 async fn the_seeds_python_2_gets_cpythons_hint() -> Result<()> {
-    let page = Page::open().await?;
+    let page = Page::open_at(PLAYGROUND, &[]).await?;
     page.check(async |page| {
         type_program(page, "server.py", SEED_SERVER_PY2).await?;
         // Ctrl+Enter in the editor is Run.
@@ -297,7 +286,7 @@ async fn the_seeds_python_2_gets_cpythons_hint() -> Result<()> {
 
 #[tokio::test]
 async fn input_is_answered_through_the_console() -> Result<()> {
-    let page = Page::open().await?;
+    let page = Page::open_at(PLAYGROUND, &[]).await?;
     page.check(async |page| {
         let program = "name = input('Your name? ')\nprint('Hello,', name)\nimport sys\nrest = sys.stdin.read()\nprint('rest:', repr(rest))";
         type_program(page, "client.py", program).await?;

@@ -78,8 +78,11 @@ def passed(en, id=None):
     _last_passed = _say(en, id)
 
 
-# The last line of a traceback: `ConnectionRefusedError: [Errno 111] Connection refused`.
-_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|timeout|gaierror|herror))(?::\s?(.*))?$")
+# The line that names the exception, at the end of a traceback (`ConnectionRefusedError: [Errno 111]
+# Connection refused`, `ftplib.error_perm: 550 No such file`); the last part of the name tells it apart
+# from the traceback's other unindented lines.
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
+_EXCEPTION_NAME = re.compile(r"(Error|Exception|Exit|Interrupt|Fault|Refused|error|error_\w+|timeout|gaierror|herror)$")
 
 # (exception name, a regex on its message or None, English, Indonesian). The first match wins.
 _EXPLANATIONS = [
@@ -110,6 +113,9 @@ _EXPLANATIONS = [
     ("PermissionError", None,
      "The relay refused that destination: only your own machine (localhost) and the lab hosts are reachable.",
      "Relay menolak tujuan itu: hanya mesin Anda sendiri (localhost) dan host lab yang bisa dihubungi."),
+    ("gaierror", r"allow list",
+     "The relay does not look that name up: only your own machine (localhost) and the lab hosts are reachable here.",
+     "Relay tidak mencari nama itu: di sini hanya mesin Anda sendiri (localhost) dan host lab yang bisa dihubungi."),
     ("gaierror", None,
      "That host name could not be found: check its spelling (the lab's names are lab, www.lab, mail.lab, ...).",
      "Nama host itu tidak ditemukan: periksa ejaannya (nama-nama lab: lab, www.lab, mail.lab, ...)."),
@@ -128,6 +134,33 @@ _EXPLANATIONS = [
     ("SyntaxError", None,
      "Python could not read your program: {message}. Look at the line the traceback points to.",
      "Python tidak bisa membaca program Anda: {message}. Lihat baris yang ditunjuk traceback."),
+    ("HTTPError", None,
+     "The web server answered with an error ({message}): is the path right?",
+     "Server web menjawab dengan galat ({message}): apakah path-nya benar?"),
+    ("URLError", None,
+     "urllib could not reach the server ({message}): check the URL's host name.",
+     "urllib tidak bisa menghubungi server ({message}): periksa nama host di URL."),
+    ("Fault", None,
+     "The XML-RPC server answered with a fault: {message}. Check the method's name and its arguments.",
+     "Server XML-RPC menjawab dengan fault: {message}. Periksa nama method dan argumennya."),
+    ("error_perm", None,
+     "The FTP server refused a command: {message}. (A 5xx reply: a wrong name, password, file or folder?)",
+     "Server FTP menolak sebuah perintah: {message}. (Balasan 5xx: nama, sandi, berkas atau folder yang salah?)"),
+    ("error_proto", None,
+     "The server answered with an error: {message}.",
+     "Server menjawab dengan galat: {message}."),
+    ("SMTPRecipientsRefused", None,
+     "The mail server refused every recipient: {message}. The lab takes mail for @lab addresses.",
+     "Server surat menolak semua penerima: {message}. Lab menerima surat untuk alamat @lab."),
+    ("SMTPSenderRefused", None,
+     "The mail server refused the sender: {message}.",
+     "Server surat menolak pengirimnya: {message}."),
+    ("EOFError", None,
+     "The other side closed the connection while your program was still reading.",
+     "Pihak lain menutup koneksi saat program Anda masih membaca."),
+    ("error", None,
+     "The server answered with an error: {message}.",
+     "Server menjawab dengan galat: {message}."),
     ("KeyboardInterrupt", None,
      "Your program was stopped while it was still waiting: does it wait for something that never comes?",
      "Program Anda dihentikan saat masih menunggu: apakah ia menunggu sesuatu yang tidak pernah datang?"),
@@ -137,8 +170,8 @@ _EXPLANATIONS = [
 def explain(stderr):
     """A beginner's sentence for the last exception in `stderr` (a traceback), or None."""
     for line in reversed((stderr or "").strip().splitlines()):
-        match = _EXCEPTION_LINE.match(line.strip())
-        if not match:
+        match = _EXCEPTION_LINE.match(line)
+        if not match or not _EXCEPTION_NAME.search(match.group(1)):
             continue
         name = match.group(1).rsplit(".", 1)[-1]
         message = match.group(2) or ""
@@ -220,9 +253,22 @@ def _verdict(passed_, text):
     print(VERDICT_MARK + json.dumps({"passed": passed_, "text": text}), flush=True)
 
 
+def _first_trouble():
+    """Fails for what no exercise wants: a server that never listened, a client that crashed or hung."""
+    for prog in _programs.values():
+        require_ok(prog.name)
+        # A server that ended by itself (a UDP server never listens, so a missing port is no fault).
+        if prog.role == "server" and prog.exit_code is not None:
+            fail(
+                en="{} ended, but a server should keep running and wait for clients (in accept() or recvfrom()).".format(prog.name),
+                id="{} berhenti, padahal server harus terus berjalan dan menunggu klien (di accept() atau recvfrom()).".format(prog.name),
+            )
+
+
 def _run(source):
     """Runs a check script and prints its verdict line: what the page's driver program calls."""
     try:
+        _first_trouble()
         exec(compile(source, "check.py", "exec"), {"__name__": "__main__"})
     except _Verdict as verdict:
         _verdict(verdict.passed, verdict.text)

@@ -1,9 +1,9 @@
 // One program's panel: its name, status, Run and Stop, the editor, the public address of its listening
 // sockets and its console. The page renders one per program of a list (the playground's, a lesson's).
 //
-// It carries the data-testid contract (docs/page-contract.md): `editor-NAME`, `run-NAME`, `stop-NAME`,
-// `status-NAME` (`running`, or `exited N`; empty before the first run), `listening-NAME`, and the
-// console's `output-NAME` and `stdin-NAME`.
+// It carries the data-testid contract (ARCHITECTURE.md, "The page's contract"): `editor-NAME`,
+// `run-NAME`, `stop-NAME`, `status-NAME` (`running`, or `exited N`; empty before the first run),
+// `listening-NAME`, and the console's `output-NAME` and `stdin-NAME`.
 
 import { Console } from './console.js';
 import { code, element } from './dom.js';

@@ -37,7 +37,8 @@ usage: cargo xtask <command> [options]
 commands:
   serve [--port N]     build the frontend (wasm32) and the relay, then serve the playground
                        on http://127.0.0.1:N/ (default 8080)
-  build                build the page's wasm (www/pkg/) and editor bundle (www/editor.js) only
+  build                build the page only: the lessons (www/course.json), the wasm (www/pkg/),
+                       the editor bundle (www/editor.js) and the Python modules (www/pylib/)
   test                 run every test there is: fmt, clippy, native tests, the wasm32 build,
                        a bounded fuzz run and the browser tests; last line `tests: N passed, M failed`
   fuzz [--seconds N]   run each fuzz target of the protocol decoder for N seconds (default 30);

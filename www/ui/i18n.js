@@ -1,0 +1,31 @@
+// The page's own words in the course's two languages: `id` (Bahasa Indonesia) and `en` (English). The
+// lessons bring their own text (www/lessons/); these are the buttons and labels around them.
+
+const WORDS = {
+  lessons: { id: 'Pelajaran', en: 'Lessons' },
+  playground: { id: 'Taman bermain (bebas)', en: 'Playground (free)' },
+  exercise: { id: 'Latihan', en: 'Exercise' },
+  check: { id: 'Periksa', en: 'Check' },
+  checking: { id: 'Memeriksa…', en: 'Checking…' },
+  passed: { id: 'passed (lulus)', en: 'passed' },
+  failed: { id: 'failed (belum lulus)', en: 'failed' },
+  hint: { id: 'Tampilkan petunjuk', en: 'Show a hint' },
+  moreHint: { id: 'Petunjuk berikutnya', en: 'Next hint' },
+  noHints: { id: 'Tidak ada petunjuk lagi', en: 'No more hints' },
+  solution: { id: 'Tampilkan solusi', en: 'Show the solution' },
+  reset: { id: 'Kembalikan ke kode awal', en: 'Reset to starter' },
+  resetAsk: { id: 'Ganti kode Anda dengan kode awal latihan ini?', en: 'Replace your code with the exercise\'s starter code?' },
+  previous: { id: 'Sebelumnya', en: 'Previous' },
+  next: { id: 'Berikutnya', en: 'Next' },
+  done: { id: 'selesai', en: 'done' },
+  noLesson: { id: 'Tidak ada pelajaran', en: 'There is no lesson' },
+  noCourse: { id: 'Kursus tidak termuat', en: 'The course did not load' },
+  checkHelp: {
+    id: 'Periksa menjalankan program Anda dan mengujinya sungguhan.',
+    en: 'Check runs your programs and really tests them.',
+  },
+};
+
+export function t(key, lang) {
+  return WORDS[key][lang];
+}
