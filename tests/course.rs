@@ -41,6 +41,19 @@ fn lessons(course: &Value) -> Result<Vec<&Value>> {
         .collect())
 }
 
+/// Each program of an exercise with its reference solution, as [`open_exercise`] takes them.
+fn solutions(programs: &[Value]) -> Vec<(&str, Option<&str>)> {
+    programs
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default(),
+                p["solution"].as_str(),
+            )
+        })
+        .collect()
+}
+
 /// Shows `#/lesson/<id>/<n>` with `code` saved for its programs (none: the starters), as a learner who
 /// edited them and comes back.
 async fn open_exercise(
@@ -120,15 +133,7 @@ async fn every_exercise_passes_with_its_solution_and_fails_with_its_starter() ->
                 let n = i + 1;
                 let programs = exercise["programs"].as_array().context("programs")?;
                 let names: Vec<&str> = programs.iter().filter_map(|p| p["name"].as_str()).collect();
-                let solution: Vec<(&str, Option<&str>)> = programs
-                    .iter()
-                    .map(|p| {
-                        (
-                            p["name"].as_str().unwrap_or_default(),
-                            p["solution"].as_str(),
-                        )
-                    })
-                    .collect();
+                let solution = solutions(programs);
                 open_exercise(page, id, n, &solution).await?;
                 let verdict = check(page).await?;
                 eprintln!("{id}/{n} solution: {verdict}");
@@ -209,15 +214,7 @@ async fn a_passed_exercise_is_marked_and_edited_code_survives_a_reload_until_res
     let page = Page::open_at("/", &[]).await?;
     page.check(async |page| {
         let client = &page.browser.client;
-        let solution: Vec<(&str, Option<&str>)> = programs
-            .iter()
-            .map(|p| {
-                (
-                    p["name"].as_str().unwrap_or_default(),
-                    p["solution"].as_str(),
-                )
-            })
-            .collect();
+        let solution = solutions(programs);
         open_exercise(page, &id, 1, &solution).await?;
         let verdict = check(page).await?;
         ensure!(
