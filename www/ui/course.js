@@ -64,10 +64,15 @@ export class LessonView {
     this.exercise = lesson.exercises[index];
     this.onProgress = onProgress;
     const at = course.lessons.indexOf(lesson);
+    this.at = at;
+    this.count = course.lessons.length;
     this.before = course.lessons[at - 1] ?? null;
     this.after = course.lessons[at + 1] ?? null;
     this.hintsShown = 0;
 
+    this.place = element('span');
+    this.toList = element('button', { class: 'to-list' });
+    this.toList.addEventListener('click', () => document.querySelector('nav.lessons')?.scrollIntoView());
     this.title = element('h2', { 'data-testid': 'lesson-title' });
     this.text = element('div');
     this.tabs = element('nav', { class: 'exercise-tabs' });
@@ -84,6 +89,7 @@ export class LessonView {
     this.previous = element('a', { 'data-testid': 'previous', class: 'previous' });
     this.next = element('a', { 'data-testid': 'next', class: 'next' });
     this.article = element('article', { class: 'lesson', 'data-lesson': lesson.id },
+      element('p', { class: 'lesson-place' }, this.place, this.toList),
       this.title, this.text,
       element('section', { class: 'exercise' },
         this.tabs, this.exerciseTitle, this.task, grid,
@@ -118,6 +124,8 @@ export class LessonView {
     this.lang = lang;
     const { lesson, exercise } = this;
     this.title.textContent = lesson.title[lang];
+    this.place.textContent = `${t('lesson', lang)} ${this.at + 1} / ${this.count}`;
+    this.toList.textContent = t('allLessons', lang);
     this.text.replaceWith(this.text = html('lesson-text', 'lesson-text', lesson.html[lang]));
     this.tabs.hidden = lesson.exercises.length < 2;
     this.tabs.replaceChildren(...lesson.exercises.map((e, i) => element('a', {

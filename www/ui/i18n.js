@@ -3,6 +3,8 @@
 
 const WORDS = {
   lessons: { id: 'Pelajaran', en: 'Lessons' },
+  lesson: { id: 'Pelajaran', en: 'Lesson' },
+  allLessons: { id: 'semua pelajaran ↓', en: 'all lessons ↓' },
   playground: { id: 'Taman bermain (bebas)', en: 'Playground (free)' },
   exercise: { id: 'Latihan', en: 'Exercise' },
   check: { id: 'Periksa', en: 'Check' },
