@@ -4,6 +4,7 @@
 // empty line ends the input.
 
 import { element } from './dom.js';
+import { t } from './i18n.js';
 
 // A console keeps about this many characters; older output is dropped from the top.
 const CONSOLE_LIMIT = 200_000;
@@ -20,14 +21,20 @@ export class Console {
       'aria-label': `${name} input`,
       autocomplete: 'off',
       spellcheck: 'false',
-      placeholder: 'input() reads here: type a line and press Enter (Ctrl-D ends the input)',
     });
     this.input.disabled = true;
     this.input.addEventListener('keydown', (event) => this.onKey(event));
     parent.append(this.output, this.input);
+    this.setLanguage('en');
     this.length = 0;
     // The running program's input: { write(text), closeStdin() }, while there is one.
     this.program = null;
+  }
+
+  /** The console's own words in `lang`. */
+  setLanguage(lang) {
+    this.input.placeholder = t('inputHere', lang);
+    this.output.dataset.empty = t('outputHere', lang);
   }
 
   /** Empties the console. */

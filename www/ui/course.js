@@ -124,6 +124,7 @@ export class LessonView {
     this.lang = lang;
     const { lesson, exercise } = this;
     this.title.textContent = lesson.title[lang];
+    for (const panel of this.panels.values()) panel.setLanguage(lang);
     this.place.textContent = `${t('lesson', lang)} ${this.at + 1} / ${this.count}`;
     this.toList.textContent = t('allLessons', lang);
     this.text.replaceWith(this.text = html('lesson-text', 'lesson-text', lesson.html[lang]));

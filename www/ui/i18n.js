@@ -22,6 +22,14 @@ const WORDS = {
   done: { id: 'selesai', en: 'done' },
   noLesson: { id: 'Tidak ada pelajaran', en: 'There is no lesson' },
   noCourse: { id: 'Kursus tidak termuat', en: 'The course did not load' },
+  run: { id: 'Jalankan', en: 'Run' },
+  stop: { id: 'Hentikan', en: 'Stop' },
+  notStarted: { id: 'belum dijalankan', en: 'not started' },
+  outputHere: { id: 'keluaran muncul di sini', en: 'output appears here' },
+  inputHere: {
+    id: 'input() membaca di sini: ketik satu baris lalu tekan Enter (Ctrl-D mengakhiri input)',
+    en: 'input() reads here: type a line and press Enter (Ctrl-D ends the input)',
+  },
   checkHelp: {
     id: 'Periksa menjalankan program Anda dan mengujinya sungguhan.',
     en: 'Check runs your programs and really tests them.',

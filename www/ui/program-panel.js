@@ -8,6 +8,7 @@
 import { Console } from './console.js';
 import { code, element } from './dom.js';
 import { createEditor } from './editor.js';
+import { t } from './i18n.js';
 
 export class ProgramPanel {
   /**
@@ -17,8 +18,8 @@ export class ProgramPanel {
   constructor(parent, soket, { name, source, onChange }) {
     this.soket = soket;
     this.name = name;
-    this.runButton = element('button', { class: 'run', 'data-testid': `run-${name}`, disabled: true }, 'Run');
-    this.stopButton = element('button', { class: 'stop', 'data-testid': `stop-${name}`, disabled: true }, 'Stop');
+    this.runButton = element('button', { class: 'run', 'data-testid': `run-${name}`, disabled: true });
+    this.stopButton = element('button', { class: 'stop', 'data-testid': `stop-${name}`, disabled: true });
     this.status = element('span', { class: 'program-status', 'data-testid': `status-${name}`, 'aria-live': 'polite' });
     const holder = element('div', { class: 'editor', 'data-testid': `editor-${name}`, tabindex: '-1' });
     this.listening = element('p', { class: 'listening', 'data-testid': `listening-${name}`, hidden: true });
@@ -30,6 +31,7 @@ export class ProgramPanel {
       holder,
       this.listening);
     this.console = new Console(this.section, name);
+    this.setLanguage('en');
     parent.append(this.section);
     this.editor = createEditor(holder, {
       doc: source,
@@ -47,6 +49,14 @@ export class ProgramPanel {
     this.onListeners = () => this.showListeners(soket.listeners());
     soket.addEventListener('listeners', this.onListeners);
     this.showListeners(soket.listeners());
+  }
+
+  /** Writes the panel's own words in `lang` ('id' or 'en'); the contract's values stay as they are. */
+  setLanguage(lang) {
+    this.runButton.textContent = t('run', lang);
+    this.stopButton.textContent = t('stop', lang);
+    this.status.dataset.empty = t('notStarted', lang);
+    this.console.setLanguage(lang);
   }
 
   /** Lets Run be pressed (once the runtime is ready), or not. */
