@@ -272,3 +272,16 @@ pub fn modified(path: &Path) -> Result<SystemTime> {
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_is_found_by_path_or_on_path() {
+        assert!(installed("sh"), "sh is on every PATH");
+        assert!(installed("/bin/sh"));
+        assert!(!installed("soket-no-such-program"));
+        assert!(!installed("/soket/no/such/program"));
+    }
+}
