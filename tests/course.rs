@@ -54,6 +54,15 @@ fn solutions(programs: &[Value]) -> Vec<(&str, Option<&str>)> {
         .collect()
 }
 
+/// Sets the URL's hash, as following a link in the page does.
+async fn go(page: &Page, hash: &str) -> Result<()> {
+    page.browser
+        .client
+        .execute("window.location.hash = arguments[0];", vec![json!(hash)])
+        .await?;
+    Ok(())
+}
+
 /// Shows `#/lesson/<id>/<n>` with `code` saved for its programs (none: the starters), as a learner who
 /// edited them and comes back.
 async fn open_exercise(
@@ -64,9 +73,7 @@ async fn open_exercise(
 ) -> Result<()> {
     let client = &page.browser.client;
     // Away first, so the lesson's view is built anew from what is saved.
-    client
-        .execute("window.location.hash = '#/playground';", vec![])
-        .await?;
+    go(page, "#/playground").await?;
     wait_for(
         client,
         "[data-testid=\"run-server.py\"]",
@@ -83,12 +90,7 @@ async fn open_exercise(
             )
             .await?;
     }
-    client
-        .execute(
-            "window.location.hash = arguments[0];",
-            vec![json!(format!("#/lesson/{lesson}/{n}"))],
-        )
-        .await?;
+    go(page, &format!("#/lesson/{lesson}/{n}")).await?;
     wait_for(
         client,
         &format!("article[data-lesson=\"{lesson}\"] [data-testid=\"check\"]:not([disabled])"),
@@ -176,9 +178,7 @@ async fn the_language_switch_rewrites_every_lesson_and_is_remembered() -> Result
             client.find(Locator::Css(&format!("[data-testid=\"lang-{lang}\"]"))).await?.click().await?;
             for lesson in lessons(&course)? {
                 let id = lesson["id"].as_str().context("lesson id")?;
-                client
-                    .execute("window.location.hash = arguments[0];", vec![json!(format!("#/lesson/{id}"))])
-                    .await?;
+                go(page, &format!("#/lesson/{id}")).await?;
                 wait_for(client, &format!("article[data-lesson=\"{id}\"]"), Duration::from_secs(10)).await?;
                 let title = page.browser.text("lesson-title").await?;
                 let want = lesson["title"][lang].as_str().unwrap_or_default();
@@ -236,12 +236,7 @@ async fn a_passed_exercise_is_marked_and_edited_code_survives_a_reload_until_res
             Duration::from_secs(60),
         )
         .await?;
-        client
-            .execute(
-                "window.location.hash = arguments[0];",
-                vec![json!(format!("#/lesson/{id}"))],
-            )
-            .await?;
+        go(page, &format!("#/lesson/{id}")).await?;
         let name = solution[0].0;
         wait_for(
             client,

@@ -78,7 +78,12 @@ async function change() {
     shown.view = new LessonView(content, soket, course, next.lesson, next.index, lang, () => list.update(lang, next.lesson.id));
     window.scrollTo(0, 0);
   }
-  list?.update(lang, next.lesson?.id ?? null);
+  showLanguage(next.lesson?.id ?? null);
+}
+
+/** The lesson list and the document's language, in the learner's language. */
+function showLanguage(current) {
+  list?.update(lang, current);
   document.documentElement.lang = lang;
 }
 
@@ -92,8 +97,7 @@ function languageSwitch() {
       store.setLanguage(code);
       mark();
       shown?.view?.render?.(lang);
-      list?.update(lang, shown?.view?.lesson?.id ?? null);
-      document.documentElement.lang = lang;
+      showLanguage(shown?.view?.lesson?.id ?? null);
     });
     return button;
   });
