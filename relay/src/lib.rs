@@ -23,7 +23,6 @@
 
 pub mod addr;
 pub mod config;
-pub mod lab;
 pub mod metrics;
 pub mod net;
 pub mod policy;
@@ -31,6 +30,9 @@ pub mod ratelimit;
 pub mod server;
 pub mod session;
 pub mod vhost;
+
+/// The lab network is its own crate; the relay reaches it as `crate::lab`.
+pub use soket_lab as lab;
 
 pub use config::Config;
 pub use server::Relay;

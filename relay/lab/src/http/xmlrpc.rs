@@ -10,7 +10,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use super::QUOTES;
-use crate::lab::clock::{unix_now, Utc};
+use crate::clock::{unix_now, Utc};
 
 /// The deepest XML element nesting of a call (each struct level costs three): bounds the recursion.
 pub const MAX_DEPTH: usize = 64;

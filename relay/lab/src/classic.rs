@@ -104,7 +104,7 @@ pub async fn serve_udp(service: Service, socket: UdpSocket, shutdown: Cancellati
 }
 
 fn is_loopback(addr: SocketAddr) -> bool {
-    crate::addr::canonical(addr.ip()).is_loopback()
+    addr.ip().to_canonical().is_loopback()
 }
 
 /// The one-shot answer of a service to `request` (a datagram; empty for a TCP connection).
