@@ -16,8 +16,8 @@
 //! - [`session`]: one WebSocket, its streams and their real sockets, flow control and quotas.
 //! - [`server`]: the HTTP side: static files with cross-origin isolation headers, the `/ws` upgrade with
 //!   its Origin check, `/healthz`, `/metrics`, session limits and graceful shutdown.
-//! - [`lab`]: the lab network's servers (HTTP, FTP, SMTP, POP3, IMAP4, NNTP, Telnet, Gopher and the small
-//!   services), reached inside a session as the host `lab`.
+//! - [`lab`]: the lab network, its own crate (`soket-lab`) re-exported here: servers for HTTP, FTP, SMTP,
+//!   POP3, IMAP4, NNTP, Telnet, Gopher and the small services, reached inside a session as the host `lab`.
 //! - [`metrics`]: counters and gauges, rendered for Prometheus.
 //! - [`ratelimit`]: the per-session bytes-per-second budget.
 

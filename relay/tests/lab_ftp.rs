@@ -6,8 +6,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use soket_relay::lab::ftp::{MAX_FILE_BYTES, MAX_SESSION_BYTES};
-use soket_relay::lab::Service;
+use soket_relay::lab::{Service, FTP_MAX_FILE_BYTES, FTP_MAX_SESSION_BYTES};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -278,8 +277,8 @@ ftp.quit()
 #[tokio::test]
 async fn an_upload_over_the_limit_gets_552_and_loses_nothing() {
     let (_relay, addr) = lab_ftp().await;
-    let limit = MAX_FILE_BYTES.to_string();
-    let total = MAX_SESSION_BYTES.to_string();
+    let limit = FTP_MAX_FILE_BYTES.to_string();
+    let total = FTP_MAX_SESSION_BYTES.to_string();
     let out = python(TOO_BIG, addr, &[&limit, &total]).await;
     let stdout = out.assert_ok();
     assert!(stdout.contains("over-size 552 "), "{stdout}");

@@ -1,4 +1,7 @@
-//! The lab network: real servers for every protocol of the course, run by the relay itself.
+//! The lab network: real servers for every protocol of the course, run by the relay on loopback ports of
+//! its host. A crate of its own, so that the relay and the servers meet only at the small API below; the
+//! relay (`soket-relay`) re-exports it as its `lab` module. It needs nothing of the relay: no policy, no
+//! session, no frame of the protocol.
 //!
 //! Inside a session the lab is one machine, `lab` (aliases `www.lab`, `ftp.lab`, `mail.lab`, `news.lab`,
 //! `telnet.lab`, `gopher.lab`) at [`LAB_ADDR`], with each service on its standard port ([`Service`]). No
@@ -7,31 +10,54 @@
 //! Each service really listens on a real loopback port of the relay host, so its server is ordinary tokio
 //! code on a `TcpStream`, and a session's connection to `lab:25` is a real loopback connection the session
 //! dials like any other. Which session a connection comes from is known because the session binds its
-//! dialling socket first and registers the local address ([`Lab::expect`]); the accept loop claims it and
+//! dialling socket first and registers the local address ([`Lab::dial`]); the accept loop claims it and
 //! hands the server that session's [`LabState`] (its mailbox, its uploaded files, its posts). A connection
 //! nobody registered is some other process on the relay host: it is closed, unless the operator passed
 //! `--lab-local-clients` (tests and teachers on the relay host), in which case all such clients share one
 //! state.
 //!
-//! FTP's passive data ports are virtual lab ports too ([`Context::data_port`]): the server listens on a real
-//! loopback port and the session's connection to `lab:P` is routed there.
+//! FTP's passive data ports are virtual lab ports too (`Context::data_port`): the server listens on a real
+//! loopback port and the session's connection to `lab:P` is routed there ([`Lab::tcp_target`]).
 //!
-//! Everything is bounded: connections at once ([`MAX_CONNECTIONS`]), an idle timeout per connection
-//! (`--lab-idle-timeout`), line lengths ([`line`]), and the sizes each server documents.
+//! Everything is bounded: connections at once (1024 over all sessions), an idle timeout per connection
+//! (`--lab-idle-timeout`), line lengths (`line`), and the sizes each server documents.
+//!
+//! # API
+//! What the relay and its tests use, and nothing more:
+//! - [`LAB_ADDR`], [`HOSTS`], [`is_lab_name`]: how a session recognises the lab in a destination.
+//! - [`Service`]: one per standard port ([`Service::from_port`]).
+//! - [`LabState`]: what one session keeps in the lab, created empty (`Default`) and dropped with the
+//!   session; only the servers see inside it.
+//! - [`Lab`]: the servers of one relay. [`Lab::new`], then [`Lab::start`]; for a session
+//!   [`Lab::tcp_target`], [`Lab::dial`], [`Lab::udp_addr`], [`Lab::udp_visible`]; [`Lab::tcp_addr`] and
+//!   [`Lab::unclaimed`] for tests and local clients.
+//! - [`FTP_MAX_FILE_BYTES`], [`FTP_MAX_SESSION_BYTES`]: limits the relay's tests push against.
+//!
+//! # Layout
+//! - This file: the frame — the lab's names and address, [`Service`], [`Lab`] (a listener per service,
+//!   the accept loops, the registry of dialled connections), `Context` (what a server gets per
+//!   connection, and FTP's data ports), `serve` (the dispatch to each server).
+//! - `line`: the line reader every text protocol uses; `clock`: the UTC dates they write; `mailbox`: the
+//!   mail SMTP delivers and POP3 and IMAP4 read.
+//! - One module per server: `classic` (echo, discard, daytime, qotd, chargen; TCP and UDP), `http` (with
+//!   `http::xmlrpc`), `ftp`, `smtp`, `pop3`, `imap`, `nntp`, `telnet`, `gopher`.
 
-pub mod line;
+mod line;
 
-pub mod classic;
-pub mod clock;
-pub mod ftp;
-pub mod gopher;
-pub mod http;
-pub mod imap;
-pub mod mailbox;
-pub mod nntp;
-pub mod pop3;
-pub mod smtp;
-pub mod telnet;
+mod classic;
+mod clock;
+mod ftp;
+mod gopher;
+mod http;
+mod imap;
+mod mailbox;
+mod nntp;
+mod pop3;
+mod smtp;
+mod telnet;
+
+/// The FTP server's upload limits: a file, and all of one session's files together.
+pub use ftp::{MAX_FILE_BYTES as FTP_MAX_FILE_BYTES, MAX_SESSION_BYTES as FTP_MAX_SESSION_BYTES};
 
 use std::collections::HashMap;
 use std::io;
@@ -59,7 +85,7 @@ pub const HOSTS: [&str; 7] = [
 ];
 
 /// Most lab connections at once, over all sessions.
-pub const MAX_CONNECTIONS: usize = 1024;
+const MAX_CONNECTIONS: usize = 1024;
 
 /// Whether `host` (lowercase, no trailing dot) names the lab machine.
 pub fn is_lab_name(host: &str) -> bool {
@@ -68,7 +94,7 @@ pub fn is_lab_name(host: &str) -> bool {
 
 /// Whether `text` matches `pattern`, where `*` matches any run of bytes and `one` (if given) any single
 /// byte. Without recursion or backtracking blow-up: a pattern of a thousand stars costs no more than one.
-pub fn glob(pattern: &[u8], text: &[u8], one: Option<u8>) -> bool {
+pub(crate) fn glob(pattern: &[u8], text: &[u8], one: Option<u8>) -> bool {
     let (mut p, mut t) = (0, 0);
     // Where the last `*` was, and the text position it currently stands for.
     let mut star: Option<(usize, usize)> = None;
@@ -179,11 +205,11 @@ impl Service {
 #[derive(Default)]
 pub struct LabState {
     /// Mail for `@lab` addresses, sent by SMTP and read by POP3 and IMAP4.
-    pub mail: mailbox::Store,
+    pub(crate) mail: mailbox::Store,
     /// Files uploaded over FTP.
-    pub ftp: ftp::Store,
+    pub(crate) ftp: ftp::Store,
     /// Articles posted over NNTP.
-    pub news: nntp::Store,
+    pub(crate) news: nntp::Store,
     /// Virtual lab port → real loopback address of an open FTP data port.
     data_ports: Mutex<HashMap<u16, SocketAddr>>,
 }
@@ -195,11 +221,11 @@ impl LabState {
 }
 
 /// What a lab server gets with each connection.
-pub struct Context {
+pub(crate) struct Context {
     /// The state of the session the client belongs to.
-    pub state: Arc<LabState>,
+    pub(crate) state: Arc<LabState>,
     /// How long the server waits for the client before it gives up on it.
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     /// Whether the client is in a session (virtual lab addresses) or a process on the relay host.
     in_session: bool,
 }
@@ -213,7 +239,7 @@ impl Context {
     /// Opens a data port (FTP passive mode): a real loopback listener, and the address the client must
     /// connect to — a virtual `lab` port for a session, the real address for a client on the relay host.
     /// The port closes when the returned [`DataPort`] is dropped.
-    pub async fn data_port(&self) -> io::Result<DataPort> {
+    pub(crate) async fn data_port(&self) -> io::Result<DataPort> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let real = listener.local_addr()?;
         if !self.in_session {
@@ -237,22 +263,13 @@ impl Context {
             registered: Some((Arc::downgrade(&self.state), port)),
         })
     }
-
-    /// A context for a client on the relay host, for servers' own tests.
-    pub fn local(state: Arc<LabState>, idle_timeout: Duration) -> Context {
-        Context {
-            state,
-            idle_timeout,
-            in_session: false,
-        }
-    }
 }
 
 /// An open data port; closing it (dropping) frees its virtual port.
-pub struct DataPort {
-    pub listener: TcpListener,
+pub(crate) struct DataPort {
+    pub(crate) listener: TcpListener,
     /// The address to tell the client (in a PASV or EPSV reply).
-    pub advertised: SocketAddr,
+    pub(crate) advertised: SocketAddr,
     registered: Option<(Weak<LabState>, u16)>,
 }
 
@@ -431,7 +448,7 @@ async fn accept_loop(
 }
 
 /// Serves one connection of `service`.
-pub async fn serve(service: Service, socket: TcpStream, context: Context) -> io::Result<()> {
+async fn serve(service: Service, socket: TcpStream, context: Context) -> io::Result<()> {
     match service {
         Service::Echo | Service::Discard | Service::Daytime | Service::Qotd | Service::Chargen => {
             classic::serve_tcp(service, socket, context).await
