@@ -66,7 +66,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// The lab machine's address inside a session: TEST-NET-1 (RFC 5737), which is never a real host, so it
@@ -288,53 +288,85 @@ pub struct Lab {
     idle_timeout: Duration,
     /// State shared by clients on the relay host, if the operator lets them in.
     local_clients: Option<Arc<LabState>>,
-    /// Real address of each service's TCP and UDP listener, once started.
+    /// Real address of each service's TCP and UDP listener: set once, by [`Lab::start`], when every
+    /// listener is bound.
     addrs: OnceLock<HashMap<Service, (SocketAddr, Option<SocketAddr>)>>,
+    /// Wakes [`Lab::started`] callers when `addrs` is set.
+    started: Notify,
     /// Local address of a session's dialling socket → the state of that session, until accepted.
     expected: Mutex<HashMap<SocketAddr, Arc<LabState>>>,
+    /// One permit per lab connection, over all sessions: a connection over the limit is closed at once.
     connections: Arc<Semaphore>,
 }
 
 impl Lab {
+    /// The lab of a relay, not listening yet: servers give up on a client quiet for `idle_timeout`;
+    /// `local_clients` lets processes on the relay host in (`--lab-local-clients`).
     pub fn new(idle_timeout: Duration, local_clients: bool) -> Lab {
         Lab {
             idle_timeout,
             local_clients: local_clients.then(Arc::default),
             addrs: OnceLock::new(),
+            started: Notify::new(),
             expected: Mutex::default(),
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         }
     }
 
-    /// Binds every service on loopback and serves until `shutdown`.
+    /// Binds every service on loopback, then serves until `shutdown`. When it returns `Ok`, every listener
+    /// is bound and accepting: [`Lab::tcp_addr`] and [`Lab::udp_addr`] answer and a session can dial. All or
+    /// nothing: if a bind fails, nothing is served. A lab starts once; a second call is an error.
     pub async fn start(self: &Arc<Lab>, shutdown: CancellationToken) -> io::Result<()> {
+        let already = || io::Error::new(io::ErrorKind::AlreadyExists, "the lab is already started");
+        if self.addrs.get().is_some() {
+            return Err(already());
+        }
+        let mut bound = Vec::new();
         let mut addrs = HashMap::new();
         for service in Service::ALL {
             let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+            let udp = if service.has_udp() {
+                Some(UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?)
+            } else {
+                None
+            };
             let tcp = listener.local_addr()?;
+            let udp_addr = udp.as_ref().map(UdpSocket::local_addr).transpose()?;
+            addrs.insert(service, (tcp, udp_addr));
+            bound.push((service, listener, tcp, udp, udp_addr));
+        }
+        self.addrs.set(addrs).map_err(|_| already())?;
+        for (service, listener, tcp, udp, udp_addr) in bound {
+            if let Some(socket) = udp {
+                tokio::spawn(classic::serve_udp(service, socket, shutdown.clone()));
+            }
             tokio::spawn(accept_loop(
                 self.clone(),
                 service,
                 listener,
                 shutdown.clone(),
             ));
-            let udp = if service.has_udp() {
-                let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-                let addr = socket.local_addr()?;
-                tokio::spawn(classic::serve_udp(service, socket, shutdown.clone()));
-                Some(addr)
-            } else {
-                None
-            };
             if self.local_clients.is_some() {
-                tracing::info!(service = service.name(), %tcp, ?udp, "lab service open to local clients");
+                tracing::info!(service = service.name(), %tcp, udp = ?udp_addr, "lab service open to local clients");
             } else {
-                tracing::debug!(service = service.name(), %tcp, ?udp, "lab service listening");
+                tracing::debug!(service = service.name(), %tcp, udp = ?udp_addr, "lab service listening");
             }
-            addrs.insert(service, (tcp, udp));
         }
-        let _ = self.addrs.set(addrs);
+        self.started.notify_waiters();
         Ok(())
+    }
+
+    /// Resolves once [`Lab::start`] has bound every listener (at once if it has): for code that did not
+    /// make that call itself, such as a test that spawns the relay's `serve` and then asks for the lab's
+    /// ports. A connection made from then on is accepted.
+    pub async fn started(&self) {
+        let notified = self.started.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a `start` finishing in between still wakes us.
+        notified.as_mut().enable();
+        if self.addrs.get().is_none() {
+            notified.await;
+        }
     }
 
     /// The real address of a service's TCP listener (for tests and `--lab-local-clients`).
@@ -466,7 +498,35 @@ async fn serve(service: Service, socket: TcpStream, context: Context) -> io::Res
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::*;
+
+    #[tokio::test]
+    async fn every_service_is_bound_when_start_returns_and_started_waits_for_it() {
+        let lab = Arc::new(Lab::new(Duration::from_secs(5), false));
+        assert_eq!(lab.tcp_addr(Service::Echo), None);
+        let waiter = tokio::spawn({
+            let lab = lab.clone();
+            async move { lab.started().await }
+        });
+        let shutdown = CancellationToken::new();
+        lab.start(shutdown.clone()).await.expect("the lab starts");
+        for service in Service::ALL {
+            let tcp = lab.tcp_addr(service).expect("a TCP listener");
+            TcpStream::connect(tcp).await.expect("it accepts");
+            assert_eq!(lab.udp_addr(service).is_some(), service.has_udp());
+        }
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("started() resolves once the lab is started")
+            .expect("the waiter ran");
+        lab.started().await;
+        let again = lab
+            .start(shutdown.clone())
+            .await
+            .expect_err("a second start");
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        shutdown.cancel();
+    }
 
     #[test]
     fn glob_matches_stars_and_single_bytes() {

@@ -68,19 +68,13 @@ pub async fn start_with_network(flags: &[&str], network: Arc<dyn Network>) -> Te
     let addr = listener.local_addr().expect("relay address");
     let relay = Relay::with_network(config, network);
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(relay.clone().serve(listener, async move {
+    let mut task = tokio::spawn(relay.clone().serve(listener, async move {
         let _ = stopped.await;
     }));
     // The relay starts its lab servers before it serves: wait for them, so tests can ask for their ports.
-    for _ in 0..500 {
-        if relay
-            .lab()
-            .tcp_addr(soket_relay::lab::Service::Echo)
-            .is_some()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    tokio::select! {
+        () = relay.lab().started() => {}
+        ended = &mut task => panic!("the relay ended before its lab started: {ended:?}"),
     }
     TestRelay {
         addr,
