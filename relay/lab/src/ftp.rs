@@ -30,12 +30,16 @@
 //! replies 226. Nothing a client sends reaches the host's file system: paths are resolved as strings, and
 //! `..` stops at the root. Uploads are bounded ([`MAX_FILE_BYTES`], [`MAX_SESSION_BYTES`],
 //! [`MAX_ENTRIES`]); an upload over the limit gets 552 and changes nothing.
+//!
+//! This file holds the control connection's session and the data transfers; `ftp/command.rs` parses the
+//! commands, `ftp/store.rs` is the file tree.
 
-use std::collections::BTreeMap;
+mod command;
+mod store;
+
 use std::io;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -43,6 +47,11 @@ use tokio::net::TcpStream;
 use super::clock::{self, Utc};
 use super::line::{Line, LineConn};
 use super::{Context, DataPort};
+use command::Command;
+pub use store::Store;
+use store::{
+    bad_name, can_read, can_write, children_in, name, parent, resolve, Node, User, LEARNER_HOME,
+};
 
 /// The largest file one upload may make: lesson exercises move text files and small images, and a session
 /// should not hold much of the relay's memory.
@@ -60,70 +69,6 @@ const MAX_DISCARD: usize = 8 * 1024 * 1024;
 /// Wrong logins before the server hangs up.
 pub const MAX_LOGIN_FAILURES: u32 = 3;
 
-const README: &str = "\
-Welcome to ftp.lab, the FTP server of your lab network.
-
-Everything here belongs to your session: what you upload is seen by you
-alone and is gone when the session ends.
-
-Accounts
-  anonymous  any password  reads /pub, reads and writes /incoming
-  learner    learner       also reads and writes /home/learner
-
-Files in /pub
-  README.txt   this file
-  hello.txt    a few lines of text: ftp.retrlines('RETR hello.txt')
-  bytes.bin    the 256 byte values 0 to 255, once each: fetch it in binary
-               mode (retrbinary) and check that all 256 bytes arrived
-
-Try it in Python
-  from ftplib import FTP
-  ftp = FTP('ftp.lab')
-  ftp.login()                          # anonymous
-  ftp.cwd('/pub')
-  ftp.dir()                            # LIST over a data connection
-  with open('bytes.bin', 'wb') as f:
-      ftp.retrbinary('RETR bytes.bin', f.write)
-  ftp.quit()
-
-Limits: 1 MiB per file, 4 MiB and 64 files per session.
-";
-
-const HELLO: &str = "\
-Hello from ftp.lab!
-FTP is one of the oldest protocols of the internet: its first version is
-RFC 114 (1971), and the one in use today is RFC 959 (1985).
-It uses two connections. Commands and replies travel on the control
-connection (port 21); every file and every listing travels on a new data
-connection, which the server opens for it when the client asks (PASV).
-";
-
-/// The 256 byte values in order.
-const BYTES: [u8; 256] = {
-    let mut bytes = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        bytes[i] = i as u8;
-        i += 1;
-    }
-    bytes
-};
-
-/// The read-only lesson files.
-const PUB_FILES: [(&str, &[u8]); 3] = [
-    ("/pub/README.txt", README.as_bytes()),
-    ("/pub/bytes.bin", &BYTES),
-    ("/pub/hello.txt", HELLO.as_bytes()),
-];
-/// The directories every session has, which nobody can remove.
-const FIXED_DIRS: [&str; 5] = ["/", "/home", "/home/learner", "/incoming", "/pub"];
-const LEARNER_HOME: &str = "/home/learner";
-
-/// When the lesson files were written (2025-01-01), so listings do not change from run to run.
-fn fixed_time() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_735_689_600)
-}
-
 const NOT_FOUND: &str = "550 No such file or directory.";
 const DENIED: &str = "550 Permission denied.";
 const TOO_BIG: &str = "552 Exceeded storage allocation: the file or the session is full.";
@@ -134,282 +79,9 @@ const HELP: &str = "214-Commands (RFC 959, 2428, 3659):\r
 214 Active mode (PORT, EPRT) is not available: use passive mode.";
 const FEATURES: &str = "211-Features:\r\n EPSV\r\n MDTM\r\n PASV\r\n SIZE\r\n UTF8\r\n211 End";
 
-/// What this server keeps per session: uploaded files and made directories, by absolute path.
-#[derive(Default)]
-pub struct Store {
-    nodes: Mutex<BTreeMap<String, Node>>,
-}
-
-#[derive(Clone)]
-enum Node {
-    Dir(SystemTime),
-    File(Arc<[u8]>, SystemTime),
-}
-
-type Nodes = BTreeMap<String, Node>;
-
-impl Store {
-    fn nodes(&self) -> MutexGuard<'_, Nodes> {
-        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The file or directory at `path` (absolute, resolved), fixed or uploaded.
-    fn lookup(&self, path: &str) -> Option<Node> {
-        lookup_in(&self.nodes(), path)
-    }
-
-    /// How many bytes an upload to `path` may hold, or the refusal when the session is full.
-    fn room(&self, path: &str, append: bool) -> Result<usize, &'static str> {
-        room_in(&self.nodes(), path, append)
-    }
-
-    /// Stores an upload, checking again (under one lock) what may have changed while it was received.
-    fn put(&self, path: &str, bytes: Vec<u8>, append: bool) -> Result<(), &'static str> {
-        let mut nodes = self.nodes();
-        if bytes.len() > room_in(&nodes, path, append)? {
-            return Err(TOO_BIG);
-        }
-        let data: Arc<[u8]> = match lookup_in(&nodes, path) {
-            Some(Node::Dir(_)) => return Err("553 That is a directory."),
-            Some(Node::File(data, _)) if append => [&data[..], &bytes].concat().into(),
-            _ => bytes.into(),
-        };
-        if !matches!(lookup_in(&nodes, parent(path)), Some(Node::Dir(_))) {
-            return Err("553 No such directory.");
-        }
-        nodes.insert(path.to_string(), Node::File(data, SystemTime::now()));
-        Ok(())
-    }
-
-    fn make_dir(&self, path: &str) -> Result<(), &'static str> {
-        let mut nodes = self.nodes();
-        if lookup_in(&nodes, path).is_some() {
-            return Err("550 That name exists already.");
-        }
-        if !matches!(lookup_in(&nodes, parent(path)), Some(Node::Dir(_))) {
-            return Err("550 No such directory.");
-        }
-        if nodes.len() >= MAX_ENTRIES {
-            return Err(TOO_MANY);
-        }
-        nodes.insert(path.to_string(), Node::Dir(SystemTime::now()));
-        Ok(())
-    }
-
-    /// Removes an uploaded file (`dir` false) or an empty made directory (`dir` true).
-    fn remove(&self, path: &str, dir: bool) -> Result<(), &'static str> {
-        let mut nodes = self.nodes();
-        match (nodes.get(path), dir) {
-            (Some(Node::Dir(_)), true) if !children_in(&nodes, path).is_empty() => {
-                return Err("550 The directory is not empty.")
-            }
-            (Some(Node::Dir(_)), true) | (Some(Node::File(..)), false) => {}
-            (Some(_), true) => return Err("550 Not a directory."),
-            (Some(_), false) => return Err("550 That is a directory: use RMD."),
-            (None, _) => return Err(NOT_FOUND),
-        }
-        nodes.remove(path);
-        Ok(())
-    }
-}
-
-fn lookup_in(nodes: &Nodes, path: &str) -> Option<Node> {
-    if FIXED_DIRS.contains(&path) {
-        return Some(Node::Dir(fixed_time()));
-    }
-    match PUB_FILES.iter().find(|(p, _)| *p == path) {
-        Some((_, data)) => Some(Node::File(Arc::from(*data), fixed_time())),
-        None => nodes.get(path).cloned(),
-    }
-}
-
-/// The entries of directory `dir`, by name.
-fn children_in(nodes: &Nodes, dir: &str) -> Vec<(String, Node)> {
-    let fixed = FIXED_DIRS.into_iter().chain(PUB_FILES.map(|(p, _)| p));
-    let mut found: Vec<(String, Node)> = fixed
-        .chain(nodes.keys().map(String::as_str))
-        .filter(|p| *p != "/" && parent(p) == dir)
-        .filter_map(|p| Some((name(p).to_string(), lookup_in(nodes, p)?)))
-        .collect();
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    found
-}
-
-fn room_in(nodes: &Nodes, path: &str, append: bool) -> Result<usize, &'static str> {
-    let existing = match nodes.get(path) {
-        Some(Node::File(data, _)) => data.len(),
-        _ if nodes.len() >= MAX_ENTRIES => return Err(TOO_MANY),
-        _ => 0,
-    };
-    let others: usize = nodes
-        .values()
-        .map(|n| if let Node::File(d, _) = n { d.len() } else { 0 })
-        .sum();
-    let room = MAX_FILE_BYTES.min(MAX_SESSION_BYTES.saturating_sub(others - existing));
-    Ok(if append {
-        room.saturating_sub(existing)
-    } else {
-        room
-    })
-}
-
-/// `arg` made absolute against `cwd`, with `.` and `..` applied as names only; `..` at the root stays there.
-fn resolve(cwd: &str, arg: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    let start = if arg.starts_with('/') { "" } else { cwd };
-    for part in start.split('/').chain(arg.split('/')) {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            name => parts.push(name),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
-fn parent(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
-    }
-}
-
-fn name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
-}
-
-/// Why a new entry may not be called `name(path)`, if it may not.
-fn bad_name(path: &str) -> Option<&'static str> {
-    let name = name(path);
-    let bad = name.is_empty() || name.len() > MAX_NAME || name.chars().any(char::is_control);
-    bad.then_some("553 File name not allowed.")
-}
-
 /// A path in a 257 reply: quoted, with quotes inside doubled (RFC 959, appendix II).
 fn quoted(path: &str) -> String {
     format!("\"{}\"", path.replace('"', "\"\""))
-}
-
-/// Whether `path` is `dir` or inside it.
-fn within(path: &str, dir: &str) -> bool {
-    path == dir
-        || path
-            .strip_prefix(dir)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum User {
-    Anonymous,
-    Learner,
-}
-
-fn can_read(user: User, path: &str) -> bool {
-    user == User::Learner || !within(path, LEARNER_HOME)
-}
-
-/// Whether `user` may create, replace or remove the entry at `path` (never a fixed directory).
-fn can_write(user: User, path: &str) -> bool {
-    let area = |dir: &str| within(path, dir) && path != dir;
-    area("/incoming") || (user == User::Learner && area(LEARNER_HOME))
-}
-
-/// One command, parsed once at the edge (its argument, if any, travels beside it).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Command {
-    User,
-    Pass,
-    Quit,
-    Noop,
-    Syst,
-    Feat,
-    Help,
-    Opts,
-    Pwd,
-    Cwd,
-    Type,
-    Mode,
-    Stru,
-    Pasv,
-    Epsv,
-    Active,
-    List,
-    Nlst,
-    Retr,
-    Stor,
-    Appe,
-    Dele,
-    Mkd,
-    Rmd,
-    Size,
-    Mdtm,
-    Abor,
-    NotImplemented,
-}
-
-/// Whether a command takes an argument.
-#[derive(PartialEq)]
-enum Arg {
-    No,
-    Needed,
-    Optional,
-}
-
-impl Command {
-    /// The command on `line` and its argument, or the error reply.
-    fn parse(line: &str) -> Result<(Command, &str), &'static str> {
-        use {Arg::*, Command::*};
-        let (verb, arg) = line.split_once(' ').unwrap_or((line, ""));
-        let (command, takes) = match verb.to_ascii_uppercase().as_str() {
-            "USER" => (User, Needed),
-            "PASS" => (Pass, Optional),
-            "QUIT" => (Quit, No),
-            "NOOP" => (Noop, No),
-            "SYST" => (Syst, No),
-            "FEAT" => (Feat, No),
-            "HELP" => (Help, Optional),
-            "OPTS" => (Opts, Needed),
-            "PWD" | "XPWD" => (Pwd, No),
-            "CWD" | "XCWD" => (Cwd, Needed),
-            "CDUP" | "XCUP" if arg.is_empty() => return Ok((Cwd, "..")),
-            "TYPE" => (Type, Needed),
-            "MODE" => (Mode, Needed),
-            "STRU" => (Stru, Needed),
-            "PASV" => (Pasv, No),
-            "EPSV" => (Epsv, Optional),
-            "PORT" | "EPRT" | "LPRT" => (Active, Optional),
-            "LIST" => (List, Optional),
-            "NLST" => (Nlst, Optional),
-            "RETR" => (Retr, Needed),
-            "STOR" => (Stor, Needed),
-            "APPE" => (Appe, Needed),
-            "DELE" => (Dele, Needed),
-            "MKD" | "XMKD" => (Mkd, Needed),
-            "RMD" | "XRMD" => (Rmd, Needed),
-            "SIZE" => (Size, Needed),
-            "MDTM" => (Mdtm, Needed),
-            "ABOR" => (Abor, No),
-            "REST" | "RNFR" | "RNTO" | "SITE" | "STAT" | "STOU" | "REIN" | "ACCT" | "SMNT"
-            | "ALLO" | "AUTH" | "PBSZ" | "PROT" | "MLST" | "MLSD" => (NotImplemented, Optional),
-            _ => return Err("500 Unknown command."),
-        };
-        match (takes, arg.is_empty()) {
-            (Needed, true) => Err("501 Syntax error: this command needs an argument."),
-            (No, false) => Err("501 Syntax error: this command takes no argument."),
-            _ => Ok((command, arg)),
-        }
-    }
-
-    /// Whether the command may come before a login.
-    fn before_login(self) -> bool {
-        use Command::*;
-        matches!(
-            self,
-            User | Pass | Quit | Noop | Syst | Feat | Help | Opts | NotImplemented
-        )
-    }
 }
 
 /// Serves one control connection.
@@ -862,15 +534,12 @@ fn ls_date(time: SystemTime, now: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     #[test]
-    fn paths_resolve_in_memory_and_stop_at_the_root() {
-        assert_eq!(resolve("/", ".."), "/");
-        assert_eq!(resolve("/pub", "../../../etc/passwd"), "/etc/passwd");
-        assert_eq!(resolve("/home/learner", "a/./b/../c"), "/home/learner/a/c");
-        assert_eq!(resolve("/pub", "/incoming//x"), "/incoming/x");
-        assert!(!within("/home/learnerx", LEARNER_HOME));
+    fn mdtm_writes_utc_as_yyyymmddhhmmss() {
         let leap_day = UNIX_EPOCH + Duration::from_secs(951_782_400 + 3661);
         assert_eq!(timestamp(leap_day), "20000229010101");
     }
