@@ -1,0 +1,89 @@
+//! Credit: how much one side of a stream may send the other before it hears back.
+
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+/// Credit one side granted the other: bytes for a stream, connections for a listener. One task takes from
+/// it; the session adds the page's grants to it.
+pub(super) struct Credit {
+    /// A std mutex: held for a few instructions, never across an await.
+    state: Mutex<CreditState>,
+    /// The most that may be outstanding: a grant past it breaks the protocol.
+    limit: u64,
+    /// Wakes the one task that waits for credit; a permit is kept if it is not waiting yet.
+    more: Notify,
+}
+
+pub(super) struct CreditState {
+    /// Granted and not yet used.
+    available: u64,
+    /// Taken by the task for a send under way, not yet sent.
+    reserved: u64,
+}
+
+impl Credit {
+    pub(super) fn new(initial: u64, limit: u64) -> Credit {
+        let state = Mutex::new(CreditState {
+            available: initial,
+            reserved: 0,
+        });
+        Credit {
+            state,
+            limit,
+            more: Notify::new(),
+        }
+    }
+
+    pub(super) fn state(&self) -> std::sync::MutexGuard<'_, CreditState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a grant from the page; false if it goes past the limit. The page can only return what it was
+    /// sent, so what it holds plus what is set aside plus the grant never exceeds the window.
+    pub(super) fn grant(&self, amount: u32) -> bool {
+        {
+            let mut state = self.state();
+            if state.available + state.reserved + u64::from(amount) > self.limit {
+                return false;
+            }
+            state.available += u64::from(amount);
+        }
+        self.more.notify_one();
+        true
+    }
+
+    /// Returns credit that was taken and then not used by the page after all (a connection refused).
+    pub(super) fn give_back(&self, amount: u64) {
+        self.state().available += amount;
+        self.more.notify_one();
+    }
+
+    /// Waits for credit and sets aside up to `max` of it for one send.
+    pub(super) async fn take(&self, max: u64) -> u64 {
+        loop {
+            {
+                let mut state = self.state();
+                if state.available > 0 {
+                    let n = state.available.min(max);
+                    state.available -= n;
+                    state.reserved += n;
+                    return n;
+                }
+            }
+            self.more.notified().await;
+        }
+    }
+
+    /// Ends a send for which `taken` was set aside: `used` of it went to the page, the rest is available.
+    pub(super) fn settle(&self, taken: u64, used: u64) {
+        {
+            let mut state = self.state();
+            state.reserved -= taken;
+            state.available += taken - used;
+        }
+        if taken > used {
+            self.more.notify_one();
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! TCP streams: connect, listen, accept, and the reader and writer of each connected socket.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use soket_protocol::errno;
+use soket_protocol::{Down, StreamId, Transport, DATA_HEADER_LEN, MAX_PAYLOAD};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+
+use super::egress::{dial, Target};
+use super::write_queue::{Next, WriteQueue};
+use super::{
+    protocol_error, unknown, unspecified, Buffered, Conn, Credit, End, Failure, Internal, Out,
+    Session, Stream, MAX_BACKLOG,
+};
+use crate::lab;
+use crate::ratelimit::RateLimit;
+use crate::server::Shared;
+use crate::vhost::{Binding, Destination};
+
+impl Session {
+    /// Starts a TCP connect; its result arrives as `Internal::Connected`.
+    pub(super) fn connect(
+        &mut self,
+        stream: StreamId,
+        host: &str,
+        port: u16,
+    ) -> Result<(), Failure> {
+        let target = match self.host.destination(host) {
+            Destination::OwnHost { .. } => match self.host.binding(Transport::Tcp, port) {
+                // Only a listening stream has a real port that accepts.
+                Some(Binding { real }) if self.is_listening(port) => Target::Own(real),
+                _ => return Err(Failure::errno(errno::ECONNREFUSED)),
+            },
+            Destination::Addr(ip) => {
+                let dest = SocketAddr::new(ip, port);
+                self.check_policy(None, dest)?;
+                Target::Addr(dest)
+            }
+            Destination::Name(name) => {
+                self.check_name(&name, port)?;
+                Target::Name(name)
+            }
+            Destination::Lab => match self.shared.lab.tcp_target(&self.lab, port) {
+                Some(real) => Target::Lab(real, self.lab.clone()),
+                None => return Err(Failure::errno(errno::ECONNREFUSED)),
+            },
+        };
+        let shown_peer = matches!(target, Target::Lab(..))
+            .then(|| SocketAddr::new(IpAddr::V4(lab::LAB_ADDR), port));
+        let shared = self.shared.clone();
+        let internal = self.internal_tx.clone();
+        let task = self.tasks.spawn(async move {
+            let result = dial(&shared, target, port).await;
+            let _ = internal
+                .send(Internal::Connected {
+                    stream,
+                    result,
+                    shown_peer,
+                })
+                .await;
+        });
+        self.streams.insert(stream, Stream::Pending { task });
+        self.count_stream();
+        Ok(())
+    }
+
+    pub(super) fn is_listening(&self, port: u16) -> bool {
+        self.streams
+            .values()
+            .any(|s| matches!(s, Stream::Listening { port: p, .. } if *p == port))
+    }
+
+    /// The peer address the page sees: a connection to the session's own listener shows the virtual port.
+    pub(super) fn visible_peer(&self, socket: &TcpStream) -> SocketAddr {
+        let Ok(peer) = socket.peer_addr() else {
+            return unspecified();
+        };
+        for (port, stream) in self.listening_ports() {
+            if let (Some(binding), Stream::Listening { .. }) =
+                (self.host.binding(Transport::Tcp, port), stream)
+            {
+                if binding.real == peer {
+                    return SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+                }
+            }
+        }
+        peer
+    }
+
+    pub(super) fn listening_ports(&self) -> impl Iterator<Item = (u16, &Stream)> {
+        self.streams.values().filter_map(|s| match s {
+            Stream::Listening { port, .. } => Some((*port, s)),
+            _ => None,
+        })
+    }
+
+    pub(super) fn listen(
+        &mut self,
+        stream: StreamId,
+        backlog: u32,
+    ) -> Result<Result<Down, Failure>, End> {
+        let backlog = backlog.clamp(1, MAX_BACKLOG);
+        match self.streams.get(&stream) {
+            Some(Stream::Bound { .. }) => {}
+            // Listening again only changes the backlog on Linux; ours stays.
+            Some(Stream::Listening { public, .. }) => {
+                let public = public.clone();
+                return Ok(Ok(Down::Listening { stream, public }));
+            }
+            Some(Stream::Udp { .. }) => return Ok(Err(Failure::errno(errno::EOPNOTSUPP))),
+            Some(_) => return Ok(Err(Failure::errno(errno::EINVAL))),
+            None => return Err(unknown(stream)),
+        }
+        let Some(Stream::Bound {
+            socket,
+            port,
+            local,
+        }) = self.streams.remove(&stream)
+        else {
+            return Err(unknown(stream));
+        };
+        let listener = match self.listen_real(socket, backlog, port) {
+            Ok(listener) => listener,
+            Err(e) => {
+                self.host.release(Transport::Tcp, port);
+                self.streams.insert(stream, Stream::Closed);
+                self.uncount_stream();
+                return Ok(Err(Failure::io(&e)));
+            }
+        };
+        let real_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let public = format!("{}:{real_port}", self.shared.config.public_host());
+        let credit = Arc::new(Credit::new(backlog.into(), backlog.into()));
+        let task = self.tasks.spawn(accept_connections(
+            stream,
+            listener,
+            credit.clone(),
+            self.internal_tx.clone(),
+        ));
+        tracing::debug!(session = self.id, %local, %public, "listening");
+        let listening = Stream::Listening {
+            port,
+            public: public.clone(),
+            credit,
+            task,
+        };
+        self.streams.insert(stream, listening);
+        Ok(Ok(Down::Listening { stream, public }))
+    }
+
+    /// Listens on the real socket behind virtual `port`. With SO_REUSEADDR, Linux lets two sockets bind
+    /// one port as long as neither listens, so another session may have listened on ours first: then
+    /// take another real port.
+    pub(super) fn listen_real(
+        &mut self,
+        socket: TcpSocket,
+        backlog: u32,
+        port: u16,
+    ) -> std::io::Result<TcpListener> {
+        let mut socket = socket;
+        for _ in 0..8 {
+            match socket.listen(backlog) {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    socket = self.shared.real_ports.bind_tcp()?;
+                    let real = socket.local_addr()?;
+                    self.host.claim(Transport::Tcp, port, Binding { real });
+                }
+                other => return other,
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no free port in the relay's range",
+        ))
+    }
+
+    pub(super) fn data(&mut self, stream: StreamId, payload: Bytes) -> Result<(), End> {
+        match self.streams.get(&stream) {
+            Some(Stream::Connected(conn)) => {
+                if conn.shut {
+                    return Err(protocol_error(format!(
+                        "Data for stream {stream} after its Shutdown"
+                    )));
+                }
+                let len = payload.len() as u64;
+                let window = conn.window.load(Relaxed);
+                if len > window {
+                    return Err(protocol_error(format!(
+                        "stream {stream} sent {len} bytes with {window} bytes of credit (window violation)"
+                    )));
+                }
+                // Only this task decreases the window, so it cannot have shrunk since the load.
+                conn.window.fetch_sub(len, Relaxed);
+                conn.writer.push(payload);
+                Ok(())
+            }
+            Some(Stream::Closed) => Ok(()),
+            Some(_) => Err(protocol_error(format!(
+                "Data for stream {stream}, which is not a connected TCP stream"
+            ))),
+            None => Err(unknown(stream)),
+        }
+    }
+
+    pub(super) fn credit(&mut self, stream: StreamId, amount: u32) -> Result<(), End> {
+        let credit = match self.streams.get(&stream) {
+            Some(Stream::Connected(conn)) => &conn.read_credit,
+            Some(Stream::Listening { credit, .. }) => credit,
+            Some(Stream::Closed) => return Ok(()),
+            Some(_) => {
+                return Err(protocol_error(format!(
+                    "Credit for stream {stream}, which takes none"
+                )))
+            }
+            None => return Err(unknown(stream)),
+        };
+        if credit.grant(amount) {
+            Ok(())
+        } else {
+            Err(protocol_error(format!(
+                "stream {stream} granted credit beyond its window"
+            )))
+        }
+    }
+
+    /// Starts the reader and writer of a connected stream.
+    pub(super) fn spawn_conn(&mut self, stream: StreamId, socket: TcpStream) -> Conn {
+        let _ = socket.set_nodelay(true);
+        let socket = Arc::new(socket);
+        let window = u64::from(self.window);
+        let read_credit = Arc::new(Credit::new(window, window));
+        let reader = self.tasks.spawn(read_stream(
+            stream,
+            socket.clone(),
+            read_credit.clone(),
+            self.out.clone(),
+            self.out_budget.clone(),
+            self.rate.clone(),
+            self.internal_tx.clone(),
+            self.shared.clone(),
+        ));
+        let writer = Arc::new(WriteQueue::new(&self.shared));
+        let window_left = Arc::new(AtomicU64::new(window));
+        let writer_task = self.tasks.spawn(write_stream(
+            stream,
+            socket.clone(),
+            writer.clone(),
+            window_left.clone(),
+            self.out.clone(),
+            self.rate.clone(),
+            self.internal_tx.clone(),
+            self.shared.clone(),
+        ));
+        Conn {
+            socket,
+            writer,
+            window: window_left,
+            read_credit,
+            reader,
+            writer_task,
+            shut: false,
+        }
+    }
+}
+
+/// Accepts connections while the page has room for them (the listener's credit is its backlog).
+pub(super) async fn accept_connections(
+    listener_id: StreamId,
+    listener: TcpListener,
+    credit: Arc<Credit>,
+    internal: mpsc::Sender<Internal>,
+) {
+    loop {
+        credit.take(1).await;
+        match listener.accept().await {
+            Ok((socket, peer)) => {
+                credit.settle(1, 1);
+                if internal
+                    .send(Internal::Incoming {
+                        listener: listener_id,
+                        socket,
+                        peer,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Out of descriptors and the like: pass, and try again shortly.
+                tracing::warn!(error = %e, "accept failed");
+                credit.settle(1, 0);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Reads a TCP stream's socket while the page has credit, and sends what arrives as `Data`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn read_stream(
+    stream: StreamId,
+    socket: Arc<TcpStream>,
+    credit: Arc<Credit>,
+    out: mpsc::Sender<Out>,
+    budget: Arc<Semaphore>,
+    rate: Arc<RateLimit>,
+    internal: mpsc::Sender<Internal>,
+    shared: Arc<Shared>,
+) {
+    // Frames are built in place: the Data header, then the bytes read right after it. Once the writer
+    // has sent (and dropped) earlier frames, `reserve` reuses their memory.
+    let mut buf = BytesMut::new();
+    loop {
+        let want = credit.take(MAX_PAYLOAD as u64).await as usize;
+        // Held while the socket is idle: if this task is aborted meanwhile (the page closed the stream),
+        // dropping the permit gives the budget back. Only the bytes read move on to the writer.
+        let Ok(permit) = budget.clone().acquire_many_owned(want as u32).await else {
+            return;
+        };
+        buf.clear();
+        buf.reserve(DATA_HEADER_LEN + want);
+        buf.extend_from_slice(&Down::data_header(stream));
+        let result = loop {
+            if let Err(e) = socket.readable().await {
+                break Err(e);
+            }
+            match socket.try_read_buf(&mut (&mut buf).limit(want)) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                other => break other,
+            }
+        };
+        let got = *result.as_ref().unwrap_or(&0);
+        // The bytes read are the writer's to give back as it sends them (their `Buffered`); the rest now.
+        permit.forget();
+        budget.add_permits(want - got);
+        credit.settle(want as u64, got as u64);
+        match result {
+            Ok(0) => {
+                let _ = out.send(Out::Frame(Down::Shutdown { stream })).await;
+                return;
+            }
+            Ok(n) => {
+                let held = Buffered::new(&shared, n, Some(budget.clone()));
+                rate.take(n).await;
+                if out
+                    .send(Out::Encoded(buf.split().freeze(), held))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let errno = errno::from_io(&e);
+                let _ = internal.send(Internal::StreamError { stream, errno }).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Writes what the page sent to a TCP stream's socket, and grants the page credit for it.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn write_stream(
+    stream: StreamId,
+    socket: Arc<TcpStream>,
+    queue: Arc<WriteQueue>,
+    window: Arc<AtomicU64>,
+    out: mpsc::Sender<Out>,
+    rate: Arc<RateLimit>,
+    internal: mpsc::Sender<Internal>,
+    shared: Arc<Shared>,
+) {
+    let batch = shared.config.window() as u64 / 4;
+    let mut ungranted = 0u64;
+    loop {
+        let (next, closing) = queue.next();
+        match next {
+            Next::Write(bytes, held) => {
+                rate.take(bytes.len()).await;
+                let result = write_all(&socket, &bytes).await;
+                drop(held);
+                if let Err(e) = result {
+                    // After the page's close(), nobody is left to tell.
+                    if !queue.state().close {
+                        let errno = errno::from_io(&e);
+                        let _ = internal.send(Internal::StreamError { stream, errno }).await;
+                    }
+                    return;
+                }
+                shared
+                    .metrics
+                    .bytes_up
+                    .fetch_add(bytes.len() as u64, Relaxed);
+                ungranted += bytes.len() as u64;
+            }
+            Next::Shutdown => {
+                let _ = socket2::SockRef::from(&*socket).shutdown(std::net::Shutdown::Write);
+            }
+            Next::Done => return,
+            Next::Wait => {
+                queue.more.notified().await;
+                continue;
+            }
+        }
+        // Grant credit in batches of a quarter window, so small writes cost no frame back. This never
+        // stalls the page: once the queue is written, it holds at least three quarters of its window.
+        if !closing && ungranted >= batch {
+            window.fetch_add(ungranted, Relaxed);
+            let amount = ungranted.min(u64::from(u32::MAX)) as u32;
+            ungranted = 0;
+            if out
+                .send(Out::Frame(Down::Credit { stream, amount }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+pub(super) async fn write_all(socket: &TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        socket.writable().await?;
+        match socket.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

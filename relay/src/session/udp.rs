@@ -1,0 +1,158 @@
+//! UDP sockets: datagrams sent for the page and received for it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use soket_protocol::errno;
+use soket_protocol::{Down, StreamId, Transport};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, Semaphore};
+
+use super::egress::resolve_allowed;
+use super::{
+    protocol_error, unknown, Buffered, End, Failure, Internal, Out, Session, Stream, MAX_DATAGRAM,
+};
+use crate::lab;
+use crate::net;
+use crate::ratelimit::RateLimit;
+use crate::server::Shared;
+use crate::vhost::Destination;
+
+impl Session {
+    pub(super) async fn send_to(
+        &mut self,
+        stream: StreamId,
+        host: &str,
+        port: u16,
+        payload: Bytes,
+    ) -> Result<(), End> {
+        let socket = match self.streams.get(&stream) {
+            Some(Stream::Udp { socket, .. }) => socket.clone(),
+            Some(Stream::Closed) => return Ok(()),
+            Some(_) => {
+                return Err(protocol_error(format!(
+                    "SendTo on stream {stream}, which is not a UDP socket"
+                )))
+            }
+            None => return Err(unknown(stream)),
+        };
+        if payload.len() > MAX_DATAGRAM {
+            return self
+                .answer(stream, Err(Failure::errno(errno::EMSGSIZE)))
+                .await;
+        }
+        // The session's own ports and the lab's are on the relay host; everything else is the outside
+        // world, reached through the network.
+        let (dest, outside) = match self.host.destination(host) {
+            // A datagram to a port nobody bound vanishes, as on Linux.
+            Destination::OwnHost { .. } => match self.host.binding(Transport::Udp, port) {
+                Some(binding) => (binding.real, false),
+                None => return Ok(()),
+            },
+            Destination::Lab => {
+                let service = lab::Service::from_port(port);
+                match service.and_then(|s| self.shared.lab.udp_addr(s)) {
+                    Some(real) => (real, false),
+                    None => return Ok(()),
+                }
+            }
+            Destination::Addr(ip) => {
+                let dest = SocketAddr::new(ip, port);
+                if let Err(failure) = self.check_policy(None, dest) {
+                    return self.answer(stream, Err(failure)).await;
+                }
+                (dest, true)
+            }
+            Destination::Name(name) => {
+                if let Err(refusal) = self.check_name(&name, port) {
+                    return self.answer(stream, Err(refusal)).await;
+                }
+                let Ok(permit) = self.resolutions.clone().try_acquire_owned() else {
+                    return self
+                        .answer(stream, Err(Failure::errno(errno::ENOBUFS)))
+                        .await;
+                };
+                let shared = self.shared.clone();
+                let internal = self.internal_tx.clone();
+                self.tasks.spawn(async move {
+                    let _permit = permit;
+                    let result = match resolve_allowed(&shared, &name, port).await {
+                        Ok(dest) => shared
+                            .network
+                            .send_to(&socket, &payload, dest)
+                            .map_err(|e| Failure::io(&e)),
+                        Err(failure) => Err(failure),
+                    };
+                    if let Err(Failure { errno, message }) = result {
+                        let failed = Down::Failed {
+                            stream,
+                            errno,
+                            message,
+                        };
+                        let _ = internal.send(Internal::Reply(failed)).await;
+                    }
+                });
+                return Ok(());
+            }
+        };
+        self.rate.take(payload.len()).await;
+        let _ = if outside {
+            self.shared.network.send_to(&socket, &payload, dest)
+        } else {
+            net::send_datagram(&socket, &payload, dest)
+        };
+        self.shared
+            .metrics
+            .bytes_up
+            .fetch_add(payload.len() as u64, Relaxed);
+        Ok(())
+    }
+}
+
+/// Receives datagrams on a UDP stream's socket and sends them to the page.
+pub(super) async fn receive_datagrams(
+    stream: StreamId,
+    socket: Arc<UdpSocket>,
+    names: Arc<Mutex<HashMap<SocketAddr, u16>>>,
+    out: mpsc::Sender<Out>,
+    budget: Arc<Semaphore>,
+    rate: Arc<RateLimit>,
+    shared: Arc<Shared>,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (n, from) = match socket.recv_from(&mut buf).await {
+            Ok(received) => received,
+            // An ICMP error from an earlier send; an unconnected socket ignores it.
+            Err(_) => continue,
+        };
+        // A datagram from the session's own socket shows the port the session knows it by.
+        let own = names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&from)
+            .copied();
+        let from = match own {
+            Some(port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            None => shared.lab.udp_visible(from).unwrap_or(from),
+        };
+        // When the page is behind, drop rather than queue: UDP promises no delivery.
+        let Ok(permit) = budget.try_acquire_many(n as u32) else {
+            continue;
+        };
+        permit.forget();
+        let held = Buffered::new(&shared, n, Some(budget.clone()));
+        rate.take(n).await;
+        let datagram = Down::Datagram {
+            stream,
+            from,
+            payload: Bytes::copy_from_slice(&buf[..n]),
+        };
+        if out.send(Out::Data(datagram, held)).await.is_err() {
+            return;
+        }
+    }
+}
