@@ -14,6 +14,7 @@
 //!   dialling or sending.
 //! - [`vhost`]: the session's virtual host: which names and addresses are "this host", and its ports.
 //! - [`session`]: one WebSocket, its streams and their real sockets, flow control and quotas.
+//! - [`shared`]: what every session of a relay shares (config, policy, network, metrics, ports, lab).
 //! - [`server`]: the HTTP side: static files with cross-origin isolation headers, the `/ws` upgrade with
 //!   its Origin check, `/healthz`, `/metrics`, session limits and graceful shutdown.
 //! - [`lab`]: the lab network, its own crate (`soket-lab`) re-exported here: servers for HTTP, FTP, SMTP,
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod server;
 pub mod session;
+pub mod shared;
 pub mod vhost;
 
 /// The lab network is its own crate; the relay reaches it as `crate::lab`.

@@ -29,18 +29,9 @@ use crate::metrics::Metrics;
 use crate::net::{Network, SystemNetwork};
 use crate::policy::Policy;
 use crate::session;
+use crate::shared::Shared;
 use crate::vhost::RealPorts;
 use crate::Config;
-
-/// What every session of a relay shares. Read-only but for the metrics and the port cursor.
-pub struct Shared {
-    pub config: Config,
-    pub policy: Policy,
-    pub network: Arc<dyn Network>,
-    pub metrics: Metrics,
-    pub real_ports: RealPorts,
-    pub lab: Arc<Lab>,
-}
 
 /// A relay, ready to serve on a bound listener.
 #[derive(Clone)]

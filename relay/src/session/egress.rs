@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 
 use super::{End, Failure, Internal, Session};
 use crate::lab::{self, LabState};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::vhost::Destination;
 
 impl Session {

@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::lab::LabState;
 use crate::policy::Refusal;
 use crate::ratelimit::RateLimit;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::vhost::{Binding, VirtualHost};
 
 use credit::Credit;

@@ -9,7 +9,7 @@ use futures_util::SinkExt;
 use soket_protocol::{Down, GoodbyeCode};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// What the session hands to the WebSocket writer.
 pub(super) enum Out {

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::lab;
 use crate::ratelimit::RateLimit;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::vhost::{Binding, Destination};
 
 impl Session {

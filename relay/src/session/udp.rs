@@ -18,7 +18,7 @@ use super::{
 use crate::lab;
 use crate::net;
 use crate::ratelimit::RateLimit;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::vhost::Destination;
 
 impl Session {

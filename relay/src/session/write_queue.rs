@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use super::out::Buffered;
 use super::SMALL_WRITE;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// What the page sent on a connected stream that its writer has not written yet: the session adds to it,
 /// the stream's writer takes from it.

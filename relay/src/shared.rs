@@ -1,0 +1,24 @@
+//! What every session of one relay shares: its configuration, the egress policy and network, the metrics,
+//! the real port range and the lab.
+//!
+//! Its own module so that the server (which makes it) and the sessions (which read it) both depend on it
+//! and not on each other.
+
+use std::sync::Arc;
+
+use crate::lab::Lab;
+use crate::metrics::Metrics;
+use crate::net::Network;
+use crate::policy::Policy;
+use crate::vhost::RealPorts;
+use crate::Config;
+
+/// What every session of a relay shares. Read-only but for the metrics and the port cursor.
+pub struct Shared {
+    pub config: Config,
+    pub policy: Policy,
+    pub network: Arc<dyn Network>,
+    pub metrics: Metrics,
+    pub real_ports: RealPorts,
+    pub lab: Arc<Lab>,
+}
