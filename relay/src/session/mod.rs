@@ -15,13 +15,14 @@
 mod credit;
 mod egress;
 mod out;
+mod streams;
 mod tcp;
 mod udp;
 mod write_queue;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,9 +31,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use soket_protocol::errno::{self, describe};
 use soket_protocol::{Down, GoodbyeCode, StreamId, Transport, Up};
-use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -44,8 +45,9 @@ use crate::vhost::{Binding, VirtualHost};
 
 use credit::Credit;
 use out::{write_frames, Buffered, Out};
+use streams::Stream;
+use tcp::Conn;
 use udp::receive_datagrams;
-use write_queue::WriteQueue;
 
 /// Frames waiting for the WebSocket writer. Small: the bytes they hold are bounded by `OUT_BUDGET` anyway.
 const OUT_QUEUE: usize = 64;
@@ -129,48 +131,6 @@ pub enum End {
 
 fn protocol_error(message: impl Into<String>) -> End {
     End::Goodbye(GoodbyeCode::ProtocolError, message.into())
-}
-
-/// A connected TCP stream's state in the session.
-struct Conn {
-    socket: Arc<TcpStream>,
-    writer: Arc<WriteQueue>,
-    /// Bytes the page may still send: decreased here for each `Data`, increased by the writer as it writes.
-    window: Arc<AtomicU64>,
-    /// Bytes the relay may still send to the page.
-    read_credit: Arc<Credit>,
-    reader: AbortHandle,
-    writer_task: AbortHandle,
-    /// The page shut down its sending side; more `Data` is a protocol error.
-    shut: bool,
-}
-
-enum Stream {
-    /// A `Connect` under way.
-    Pending {
-        task: AbortHandle,
-    },
-    /// A bound TCP socket, not yet listening.
-    Bound {
-        socket: TcpSocket,
-        port: u16,
-        local: SocketAddr,
-    },
-    Listening {
-        port: u16,
-        public: String,
-        credit: Arc<Credit>,
-        task: AbortHandle,
-    },
-    Connected(Conn),
-    Udp {
-        port: u16,
-        socket: Arc<UdpSocket>,
-        task: AbortHandle,
-    },
-    /// The relay reported the stream gone (or a connect failed); frames for it are dropped until the
-    /// page's `Close` frees the id.
-    Closed,
 }
 
 /// What one session holds.

@@ -10,17 +10,32 @@ use soket_protocol::errno;
 use soket_protocol::{Down, StreamId, Transport, DATA_HEADER_LEN, MAX_PAYLOAD};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
+use tokio::task::AbortHandle;
 
 use super::egress::{dial, Target};
 use super::write_queue::{Next, WriteQueue};
 use super::{
-    protocol_error, unknown, unspecified, Buffered, Conn, Credit, End, Failure, Internal, Out,
-    Session, Stream, MAX_BACKLOG,
+    protocol_error, unknown, unspecified, Buffered, Credit, End, Failure, Internal, Out, Session,
+    Stream, MAX_BACKLOG,
 };
 use crate::lab;
 use crate::ratelimit::RateLimit;
 use crate::shared::Shared;
 use crate::vhost::{Binding, Destination};
+
+/// A connected TCP stream's state in the session.
+pub(super) struct Conn {
+    pub(super) socket: Arc<TcpStream>,
+    pub(super) writer: Arc<WriteQueue>,
+    /// Bytes the page may still send: decreased here for each `Data`, increased by the writer as it writes.
+    pub(super) window: Arc<AtomicU64>,
+    /// Bytes the relay may still send to the page.
+    pub(super) read_credit: Arc<Credit>,
+    pub(super) reader: AbortHandle,
+    pub(super) writer_task: AbortHandle,
+    /// The page shut down its sending side; more `Data` is a protocol error.
+    pub(super) shut: bool,
+}
 
 impl Session {
     /// Starts a TCP connect; its result arrives as `Internal::Connected`.
