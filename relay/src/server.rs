@@ -27,10 +27,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::lab::Lab;
 use crate::metrics::Metrics;
 use crate::net::{Network, SystemNetwork};
-use crate::policy::Policy;
 use crate::session;
 use crate::shared::Shared;
-use crate::vhost::RealPorts;
 use crate::Config;
 
 /// A relay, ready to serve on a bound listener.
@@ -55,18 +53,8 @@ impl Relay {
 
     /// A relay whose sessions reach the outside world through `network`.
     pub fn with_network(config: Config, network: Arc<dyn Network>) -> Relay {
-        let policy = Policy::new(config.allow.clone());
-        let real_ports = RealPorts::new(config.bind_ip, config.port_range);
         let sessions = Arc::new(Semaphore::new(config.max_sessions));
-        let lab = Arc::new(Lab::new(config.lab_idle_timeout, config.lab_local_clients));
-        let shared = Arc::new(Shared {
-            config,
-            policy,
-            network,
-            metrics: Metrics::default(),
-            real_ports,
-            lab,
-        });
+        let shared = Arc::new(Shared::new(config, network));
         Relay {
             shared,
             sessions,

@@ -22,3 +22,17 @@ pub struct Shared {
     pub real_ports: RealPorts,
     pub lab: Arc<Lab>,
 }
+
+impl Shared {
+    /// What the sessions of a relay with `config` share, reaching the outside world through `network`.
+    pub fn new(config: Config, network: Arc<dyn Network>) -> Shared {
+        Shared {
+            policy: Policy::new(config.allow.clone()),
+            real_ports: RealPorts::new(config.bind_ip, config.port_range),
+            lab: Arc::new(Lab::new(config.lab_idle_timeout, config.lab_local_clients)),
+            metrics: Metrics::default(),
+            network,
+            config,
+        }
+    }
+}

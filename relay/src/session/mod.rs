@@ -20,7 +20,6 @@ mod tcp;
 mod udp;
 mod write_queue;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -45,7 +44,7 @@ use crate::vhost::{Binding, VirtualHost};
 
 use credit::Credit;
 use out::{write_frames, Buffered, Out};
-use streams::Stream;
+use streams::{Stream, Streams};
 use tcp::Conn;
 use udp::receive_datagrams;
 
@@ -143,7 +142,7 @@ struct Session {
     out: mpsc::Sender<Out>,
     /// Where socket tasks report; bounded (`INTERNAL_QUEUE`), a task waits for room.
     internal_tx: mpsc::Sender<Internal>,
-    streams: HashMap<StreamId, Stream>,
+    streams: Streams,
     /// The highest id the page has used; new ids must be above it.
     last_page_id: u32,
     /// Accepted connections so far, to number them.
@@ -171,7 +170,7 @@ pub async fn run(ws: WebSocket, shared: Arc<Shared>, id: u64, shutdown: Cancella
         id,
         out,
         internal_tx,
-        streams: HashMap::new(),
+        streams: Streams::new(&shared),
         last_page_id: 0,
         accepted: 0,
         tasks: JoinSet::new(),
@@ -277,13 +276,13 @@ impl Session {
             Up::Connect { stream, host, port } => {
                 self.new_id(stream)?;
                 match self
-                    .stream_quota()
+                    .streams
+                    .room()
                     .and_then(|()| self.connect(stream, &host, port))
                 {
                     Ok(()) => Ok(()),
                     Err(failure) => {
-                        // The id lives (as closed) so that the page's Close of it is well-formed.
-                        self.streams.insert(stream, Stream::Closed);
+                        self.streams.refuse(stream);
                         self.answer(stream, Err(failure)).await
                     }
                 }
@@ -296,10 +295,11 @@ impl Session {
             } => {
                 self.new_id(stream)?;
                 let result = self
-                    .stream_quota()
+                    .streams
+                    .room()
                     .and_then(|()| self.bind(stream, transport, &host, port));
                 if result.is_err() {
-                    self.streams.insert(stream, Stream::Closed);
+                    self.streams.refuse(stream);
                 }
                 self.answer(stream, result).await
             }
@@ -309,7 +309,7 @@ impl Session {
             }
             Up::Data { stream, payload } => self.data(stream, payload),
             Up::Credit { stream, amount } => self.credit(stream, amount),
-            Up::Shutdown { stream } => match self.streams.get_mut(&stream) {
+            Up::Shutdown { stream } => match self.streams.get_mut(stream) {
                 Some(Stream::Connected(conn)) => {
                     // As shutdown(SHUT_WR) twice: the second changes nothing, so it queues nothing.
                     if !conn.shut {
@@ -350,7 +350,7 @@ impl Session {
                 result,
                 shown_peer,
             } => {
-                if !matches!(self.streams.get(&stream), Some(Stream::Pending { .. })) {
+                if !matches!(self.streams.get(stream), Some(Stream::Pending { .. })) {
                     return Ok(()); // the page closed it meanwhile
                 }
                 match result {
@@ -358,7 +358,7 @@ impl Session {
                         let local = socket.local_addr().unwrap_or_else(|_| unspecified());
                         let peer = shown_peer.unwrap_or_else(|| self.visible_peer(&socket));
                         let conn = self.spawn_conn(stream, socket);
-                        self.streams.insert(stream, Stream::Connected(conn));
+                        self.streams.replace(stream, Stream::Connected(conn));
                         self.answer(
                             stream,
                             Ok(Down::Connected {
@@ -370,7 +370,7 @@ impl Session {
                         .await
                     }
                     Err(failure) => {
-                        self.set_closed(stream);
+                        self.streams.set_closed(stream);
                         self.answer(stream, Err(failure)).await
                     }
                 }
@@ -380,11 +380,11 @@ impl Session {
                 socket,
                 peer,
             } => {
-                let Some(Stream::Listening { port, credit, .. }) = self.streams.get(&listener)
+                let Some(Stream::Listening { port, credit, .. }) = self.streams.get(listener)
                 else {
                     return Ok(()); // closed meanwhile; dropping the socket closes the connection
                 };
-                if self.streams.len() >= self.shared.config.max_streams {
+                if self.streams.is_full() {
                     // Over quota: refuse this one with a reset, as a full accept queue would.
                     credit.give_back(1);
                     let _ = socket.set_zero_linger();
@@ -398,8 +398,7 @@ impl Session {
                 self.accepted += 1;
                 let conn_id = StreamId::relay(self.accepted);
                 let conn = self.spawn_conn(conn_id, socket);
-                self.streams.insert(conn_id, Stream::Connected(conn));
-                self.count_stream();
+                self.streams.open(conn_id, Stream::Connected(conn));
                 let incoming = Down::Incoming {
                     stream: listener,
                     conn: conn_id,
@@ -409,10 +408,10 @@ impl Session {
                 self.answer(listener, Ok(incoming)).await
             }
             Internal::StreamError { stream, errno } => {
-                if let Some(Stream::Connected(conn)) = self.streams.get(&stream) {
+                if let Some(Stream::Connected(conn)) = self.streams.get(stream) {
                     conn.reader.abort();
                     conn.writer_task.abort();
-                    self.set_closed(stream);
+                    self.streams.set_closed(stream);
                     let closed = Down::Closed {
                         stream,
                         errno,
@@ -442,37 +441,6 @@ impl Session {
         }
         self.last_page_id = stream.0;
         Ok(())
-    }
-
-    /// Room for one more stream, or EMFILE: not a protocol error, the learner opened too many sockets.
-    fn stream_quota(&self) -> Result<(), Failure> {
-        let max = self.shared.config.max_streams;
-        if self.streams.len() >= max {
-            let message = format!(
-                "{} (this session may hold at most {max} sockets)",
-                describe(errno::EMFILE)
-            );
-            return Err(Failure::with(errno::EMFILE, message));
-        }
-        Ok(())
-    }
-
-    /// Marks a stream closed by the relay; its id lives until the page's `Close`.
-    fn set_closed(&mut self, stream: StreamId) {
-        if let Some(previous) = self.streams.insert(stream, Stream::Closed) {
-            if !matches!(previous, Stream::Closed) {
-                self.uncount_stream();
-            }
-        }
-    }
-
-    fn count_stream(&self) {
-        self.shared.metrics.streams_active.fetch_add(1, Relaxed);
-        self.shared.metrics.streams_total.fetch_add(1, Relaxed);
-    }
-
-    fn uncount_stream(&self) {
-        self.shared.metrics.streams_active.fetch_sub(1, Relaxed);
     }
 
     fn bind(
@@ -515,7 +483,7 @@ impl Session {
                     .map_err(|e| Failure::io(&e))?;
                 let real = socket.local_addr().map_err(|e| Failure::io(&e))?;
                 self.host.claim(transport, port, Binding { real });
-                self.streams.insert(
+                self.streams.open(
                     stream,
                     Stream::Bound {
                         socket,
@@ -523,7 +491,6 @@ impl Session {
                         local,
                     },
                 );
-                self.count_stream();
             }
             Transport::Udp => {
                 let socket = Arc::new(
@@ -544,35 +511,30 @@ impl Session {
                     self.shared.clone(),
                 ));
                 self.streams
-                    .insert(stream, Stream::Udp { port, socket, task });
-                self.count_stream();
+                    .open(stream, Stream::Udp { port, socket, task });
             }
         }
         Ok(Down::Bound { stream, local })
     }
 
     fn close(&mut self, stream: StreamId, reset: bool) -> Result<(), End> {
-        let Some(state) = self.streams.remove(&stream) else {
+        let Some(state) = self.streams.remove(stream) else {
             return Err(unknown(stream));
         };
         match state {
             Stream::Pending { task } => {
                 task.abort();
-                self.uncount_stream();
             }
             Stream::Bound { port, .. } => {
                 self.host.release(Transport::Tcp, port);
-                self.uncount_stream();
             }
             Stream::Listening { port, task, .. } => {
                 task.abort();
                 self.host.release(Transport::Tcp, port);
-                self.uncount_stream();
             }
             Stream::Udp { port, task, .. } => {
                 task.abort();
                 self.host.release(Transport::Udp, port);
-                self.uncount_stream();
             }
             Stream::Connected(conn) => {
                 conn.reader.abort();
@@ -589,7 +551,6 @@ impl Session {
                         writer.abort();
                     });
                 }
-                self.uncount_stream();
             }
             Stream::Closed => {}
         }
@@ -598,8 +559,7 @@ impl Session {
 
     /// Lets go of every stream; the real sockets close as their tasks are aborted.
     fn close_all(&mut self) {
-        let ids: Vec<StreamId> = self.streams.keys().copied().collect();
-        for id in ids {
+        for id in self.streams.ids() {
             let _ = self.close(id, false);
         }
         // Writers still flushing after a Close are aborted with the rest: the session is gone.

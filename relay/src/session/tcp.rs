@@ -79,8 +79,7 @@ impl Session {
                 })
                 .await;
         });
-        self.streams.insert(stream, Stream::Pending { task });
-        self.count_stream();
+        self.streams.open(stream, Stream::Pending { task });
         Ok(())
     }
 
@@ -120,7 +119,7 @@ impl Session {
         backlog: u32,
     ) -> Result<Result<Down, Failure>, End> {
         let backlog = backlog.clamp(1, MAX_BACKLOG);
-        match self.streams.get(&stream) {
+        match self.streams.get(stream) {
             Some(Stream::Bound { .. }) => {}
             // Listening again only changes the backlog on Linux; ours stays.
             Some(Stream::Listening { public, .. }) => {
@@ -135,7 +134,7 @@ impl Session {
             socket,
             port,
             local,
-        }) = self.streams.remove(&stream)
+        }) = self.streams.replace(stream, Stream::Closed)
         else {
             return Err(unknown(stream));
         };
@@ -143,8 +142,7 @@ impl Session {
             Ok(listener) => listener,
             Err(e) => {
                 self.host.release(Transport::Tcp, port);
-                self.streams.insert(stream, Stream::Closed);
-                self.uncount_stream();
+                self.streams.set_closed(stream);
                 return Ok(Err(Failure::io(&e)));
             }
         };
@@ -164,7 +162,7 @@ impl Session {
             credit,
             task,
         };
-        self.streams.insert(stream, listening);
+        self.streams.replace(stream, listening);
         Ok(Ok(Down::Listening { stream, public }))
     }
 
@@ -195,7 +193,7 @@ impl Session {
     }
 
     pub(super) fn data(&mut self, stream: StreamId, payload: Bytes) -> Result<(), End> {
-        match self.streams.get(&stream) {
+        match self.streams.get(stream) {
             Some(Stream::Connected(conn)) => {
                 if conn.shut {
                     return Err(protocol_error(format!(
@@ -223,7 +221,7 @@ impl Session {
     }
 
     pub(super) fn credit(&mut self, stream: StreamId, amount: u32) -> Result<(), End> {
-        let credit = match self.streams.get(&stream) {
+        let credit = match self.streams.get(stream) {
             Some(Stream::Connected(conn)) => &conn.read_credit,
             Some(Stream::Listening { credit, .. }) => credit,
             Some(Stream::Closed) => return Ok(()),

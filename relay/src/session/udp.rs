@@ -29,7 +29,7 @@ impl Session {
         port: u16,
         payload: Bytes,
     ) -> Result<(), End> {
-        let socket = match self.streams.get(&stream) {
+        let socket = match self.streams.get(stream) {
             Some(Stream::Udp { socket, .. }) => socket.clone(),
             Some(Stream::Closed) => return Ok(()),
             Some(_) => {
