@@ -87,3 +87,59 @@ impl Credit {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_grant_past_the_limit_is_refused_and_changes_nothing() {
+        let credit = Credit::new(0, 10);
+        assert!(credit.grant(10));
+        assert!(!credit.grant(1), "11 outstanding with a limit of 10");
+        assert_eq!(credit.state().available, 10);
+    }
+
+    #[tokio::test]
+    async fn what_is_set_aside_counts_against_the_limit_until_settled() {
+        let credit = Credit::new(10, 10);
+        assert_eq!(credit.take(4).await, 4);
+        assert!(!credit.grant(1), "6 available and 4 reserved: the window is full");
+        credit.settle(4, 3);
+        assert_eq!(credit.state().available, 7, "the byte not used is available again");
+        assert!(credit.grant(3));
+        assert!(!credit.grant(1));
+    }
+
+    #[tokio::test]
+    async fn take_waits_for_a_grant_and_never_takes_more_than_asked() {
+        let credit = Arc::new(Credit::new(0, 100));
+        let taker = tokio::spawn({
+            let credit = credit.clone();
+            async move { credit.take(30).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!taker.is_finished(), "no credit yet");
+        assert!(credit.grant(50));
+        assert_eq!(taker.await.unwrap(), 30);
+        assert_eq!(credit.state().available, 20);
+    }
+
+    #[tokio::test]
+    async fn credit_given_back_wakes_a_waiting_taker() {
+        let credit = Arc::new(Credit::new(1, 1));
+        assert_eq!(credit.take(1).await, 1);
+        credit.settle(1, 1);
+        let taker = tokio::spawn({
+            let credit = credit.clone();
+            async move { credit.take(1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        credit.give_back(1);
+        let taken = tokio::time::timeout(Duration::from_secs(5), taker).await;
+        assert_eq!(taken.unwrap().unwrap(), 1);
+    }
+}
