@@ -146,7 +146,10 @@ impl Call {
         postcard::from_bytes(bytes)
     }
 
-    /// How long the call may wait: `None` for ever.
+    /// How long the call may wait: `None` for ever. Calls without a Python timeout have no deadline: those
+    /// that wait (for the relay's answer to a bind, listen or name) wait until it comes, the others are
+    /// answered at once. (A 0 s deadline here made the network worker re-arm its timer at 0 ms until the
+    /// relay answered.)
     pub fn timeout(&self) -> Option<f64> {
         match self {
             Call::Connect { timeout, .. }
@@ -155,7 +158,7 @@ impl Call {
             | Call::Recv { timeout, .. }
             | Call::RecvFrom { timeout, .. }
             | Call::Select { timeout, .. } => *timeout,
-            _ => Some(0.0),
+            _ => None,
         }
     }
 }

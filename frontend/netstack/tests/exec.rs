@@ -326,3 +326,64 @@ fn calls_and_replies_survive_their_encoding() {
     }
     assert!(Call::decode(&[0xff, 0xff, 0xff]).is_err());
 }
+
+/// How many times the network worker's timer fires for calls that wait `until` ms for the relay: `settle`
+/// arms it after every poll for the earliest deadline, at once if that is past; a browser runs a timeout
+/// of 0 ms after at least `MIN_TIMER_MS` once timers nest.
+fn timer_fires(exec: &mut Executor, until: f64) -> usize {
+    const MIN_TIMER_MS: f64 = 4.0;
+    let (mut now, mut fires) = (0.0, 0);
+    while let Some(at) = exec.next_deadline() {
+        now = at.max(now + MIN_TIMER_MS);
+        if now >= until {
+            break;
+        }
+        fires += 1;
+        assert_eq!(exec.poll(now), vec![], "nothing answers before the relay");
+    }
+    fires
+}
+
+#[test]
+fn bind_listen_and_resolve_arm_no_timer_while_they_wait_for_the_relay() {
+    let mut exec = executor();
+    let Some(Reply::Fd(fd)) = exec.submit(ticket(1), Call::Socket { kind: Kind::Tcp }, 0.0) else {
+        panic!()
+    };
+    let bind = Call::Bind {
+        fd,
+        host: String::new(),
+        port: 8080,
+    };
+    let resolve = Call::Resolve {
+        host: "example.org".into(),
+    };
+    for (n, call) in [bind, resolve].into_iter().enumerate() {
+        assert_eq!(exec.submit(ticket(2 + n as u64), call, 0.0), None);
+    }
+    assert_eq!(
+        exec.next_deadline(),
+        None,
+        "they wait for the relay, not for a time"
+    );
+    assert_eq!(
+        timer_fires(&mut exec, 100.0),
+        0,
+        "a 100 ms round trip wakes the worker 0 times"
+    );
+    frames(&mut exec);
+    exec.stack
+        .handle(Down::Bound {
+            stream: StreamId(1),
+            local: "0.0.0.0:8080".parse().unwrap(),
+        })
+        .expect("bound");
+    assert_eq!(exec.poll(100.0), vec![(ticket(2), Reply::Done)]);
+    let listen = Call::Listen { fd, backlog: 5 };
+    assert_eq!(exec.submit(ticket(4), listen, 100.0), None);
+    assert_eq!(
+        exec.next_deadline(),
+        None,
+        "listen waits for the relay, not for a time"
+    );
+}
