@@ -107,9 +107,16 @@ mod tests {
     async fn what_is_set_aside_counts_against_the_limit_until_settled() {
         let credit = Credit::new(10, 10);
         assert_eq!(credit.take(4).await, 4);
-        assert!(!credit.grant(1), "6 available and 4 reserved: the window is full");
+        assert!(
+            !credit.grant(1),
+            "6 available and 4 reserved: the window is full"
+        );
         credit.settle(4, 3);
-        assert_eq!(credit.state().available, 7, "the byte not used is available again");
+        assert_eq!(
+            credit.state().available,
+            7,
+            "the byte not used is available again"
+        );
         assert!(credit.grant(3));
         assert!(!credit.grant(1));
     }
