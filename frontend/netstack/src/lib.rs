@@ -15,8 +15,10 @@
 //! # Layout
 //! - [`socket`]: one socket's state and buffers.
 //! - [`stack`]: the table of sockets, the calls, and the handling of relay frames.
-//! - [`channel`]: the layout of the buffer a Python worker and the network worker share.
-//! - [`call`]: the calls a Python worker sends the network worker, and the replies (postcard-encoded).
+//! - [`channel`]: the buffer a Python worker and the network worker share: its layout, and the handshake
+//!   both sides use ([`CallBuffer`]).
+//! - [`call`]: the calls a Python worker sends the network worker (one table: name, fields, whether it
+//!   waits), and the replies (postcard-encoded).
 //! - [`exec`]: carries out calls, parking those that must wait until their socket changes or time is up.
 
 pub mod call;
@@ -25,7 +27,8 @@ pub mod exec;
 pub mod socket;
 pub mod stack;
 
-pub use call::{Call, Kind, Reply};
+pub use call::{Arg, Args, Call, Kind, Reply};
+pub use channel::CallBuffer;
 pub use exec::{Executor, Ticket};
 pub use socket::{Fd, Readiness};
 pub use soket_protocol::{Down, StreamId, Transport, Up};

@@ -387,3 +387,129 @@ fn bind_listen_and_resolve_arm_no_timer_while_they_wait_for_the_relay() {
         "listen waits for the relay, not for a time"
     );
 }
+
+/// Arguments as a Python program passes them, for [`Call::from_args`].
+enum Value {
+    Int(i64),
+    Text(&'static str),
+    Data(&'static [u8]),
+    Seconds(Option<f64>),
+    Fds(Vec<u32>),
+}
+
+struct Values(std::vec::IntoIter<Value>);
+
+impl soket_netstack::Args for Values {
+    type Error = String;
+    fn u16(&mut self) -> Result<u16, String> {
+        self.u32()?.try_into().map_err(|_| "not a port".into())
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        match self.0.next() {
+            Some(Value::Int(n)) => n.try_into().map_err(|_| "out of range".into()),
+            _ => Err("an int".into()),
+        }
+    }
+    fn i32(&mut self) -> Result<i32, String> {
+        Ok(self.u32()? as i32)
+    }
+    fn bool(&mut self) -> Result<bool, String> {
+        Ok(self.u32()? != 0)
+    }
+    fn string(&mut self) -> Result<String, String> {
+        match self.0.next() {
+            Some(Value::Text(text)) => Ok(text.into()),
+            _ => Err("a str".into()),
+        }
+    }
+    fn bytes(&mut self) -> Result<Bytes, String> {
+        match self.0.next() {
+            Some(Value::Data(data)) => Ok(Bytes::from_static(data)),
+            _ => Err("bytes".into()),
+        }
+    }
+    fn timeout(&mut self) -> Result<Option<f64>, String> {
+        match self.0.next() {
+            Some(Value::Seconds(t)) => Ok(t),
+            _ => Err("a timeout".into()),
+        }
+    }
+    fn fds(&mut self) -> Result<Vec<u32>, String> {
+        match self.0.next() {
+            Some(Value::Fds(fds)) => Ok(fds),
+            _ => Err("a list".into()),
+        }
+    }
+    fn invalid(&mut self, why: String) -> String {
+        why
+    }
+}
+
+fn call(name: &str, args: Vec<Value>) -> Result<Call, String> {
+    Call::from_args(name, &mut Values(args.into_iter()))
+}
+
+#[test]
+fn a_call_is_made_by_its_name_from_arguments_in_the_tables_order() {
+    use Value::*;
+    let sendto = call("sendto", vec![Int(3), Data(b"hi"), Text("lab"), Int(7)]);
+    assert_eq!(
+        sendto,
+        Ok(Call::SendTo {
+            fd: 3,
+            data: Bytes::from_static(b"hi"),
+            host: "lab".into(),
+            port: 7
+        })
+    );
+    assert_eq!(
+        call("socket", vec![Text("udp")]),
+        Ok(Call::Socket { kind: Kind::Udp })
+    );
+    assert_eq!(call("hostname", vec![]), Ok(Call::Hostname));
+    let select = call(
+        "select",
+        vec![Fds(vec![3]), Fds(vec![]), Fds(vec![]), Seconds(None)],
+    );
+    assert_eq!(select.as_ref().map(Call::name), Ok("select"));
+    assert_eq!(
+        call("bind", vec![Int(3), Text(""), Int(70000)]),
+        Err("not a port".into())
+    );
+    assert_eq!(
+        call("socket", vec![Text("sctp")]),
+        Err("no socket kind \"sctp\"".into())
+    );
+    assert_eq!(
+        call("fork", vec![]),
+        Err("no socket call named \"fork\"".into())
+    );
+    for name in Call::NAMES {
+        assert!(
+            !call(name, vec![]).is_err_and(|e| e.starts_with("no socket call")),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_calls_that_wait_are_those_stop_interrupts() {
+    let waits: Vec<&str> = [
+        Call::Socket { kind: Kind::Tcp },
+        Call::Bind {
+            fd: 3,
+            host: String::new(),
+            port: 0,
+        },
+        Call::Listen { fd: 3, backlog: 1 },
+        Call::Close { fd: 3 },
+        Call::Resolve { host: "lab".into() },
+        Call::Hostname,
+        Call::TakeError { fd: 3 },
+    ]
+    .iter()
+    .filter(|c| c.waits())
+    .map(Call::name)
+    .collect();
+    assert_eq!(waits, ["bind", "listen", "resolve"]);
+}

@@ -8,10 +8,9 @@ use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use bytes::Bytes;
-use js_sys::{
-    Array, Atomics, Function, Int32Array, Object, Reflect, SharedArrayBuffer, Uint8Array,
-};
-use soket_netstack::{channel, Call, Down, Executor, Reply, Ticket};
+use js_sys::{Array, Function, Object, Reflect, SharedArrayBuffer, Uint8Array};
+use soket_netstack::channel::SharedMemory;
+use soket_netstack::{CallBuffer, Down, Executor, Reply, Ticket};
 use soket_protocol::errno;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -24,8 +23,7 @@ const MAX_RETRY_MS: i32 = 10_000;
 
 /// One attached Python program.
 struct Program {
-    ints: Int32Array,
-    bytes: Uint8Array,
+    buffer: CallBuffer<SharedMemory>,
     port: MessagePort,
     /// Kept alive while the port may ring.
     _ring: Closure<dyn FnMut(MessageEvent)>,
@@ -111,11 +109,8 @@ impl NetWorker {
             }
         });
         port.set_onmessage(Some(ring.as_ref().unchecked_ref()));
-        let ints = Int32Array::new(&buffer);
-        let bytes = Uint8Array::new(&buffer);
         let entry = Program {
-            ints,
-            bytes,
+            buffer: CallBuffer::new(SharedMemory::new(&buffer)),
             port,
             _ring: ring,
         };
@@ -292,20 +287,14 @@ fn on_ring(inner: &Rc<RefCell<Inner>>, program: u32, message: JsValue) {
         let Some(entry) = me.programs.get(&program) else {
             return;
         };
-        if Atomics::load(&entry.ints, channel::STATE).ok() != Some(channel::REQUEST) {
+        let Some((seq, call)) = entry.buffer.call() else {
             return;
-        }
-        let len = entry
-            .ints
-            .get_index(channel::REQUEST_LEN)
-            .clamp(0, channel::CAPACITY as i32) as u32;
-        let seq = entry.ints.get_index(channel::SEQ) as u32 as u64;
-        let bytes = entry
-            .bytes
-            .subarray(channel::DATA, channel::DATA + len)
-            .to_vec();
-        let ticket = Ticket { program, call: seq };
-        let reply = match Call::decode(&bytes) {
+        };
+        let ticket = Ticket {
+            program,
+            call: seq.into(),
+        };
+        let reply = match call {
             Ok(call) => me.exec.submit(ticket, call, now()),
             Err(e) => Some(Reply::Error {
                 errno: errno::EINVAL,
@@ -325,25 +314,8 @@ impl Inner {
         let Some(entry) = self.programs.get(&ticket.program) else {
             return;
         };
-        if entry.ints.get_index(channel::SEQ) as u32 as u64 != ticket.call {
-            return; // the program gave up on this call
-        }
-        let mut encoded = reply.encode();
-        if encoded.len() > channel::CAPACITY as usize {
-            let message = "reply larger than the call buffer".to_owned();
-            encoded = Reply::Error {
-                errno: errno::EMSGSIZE,
-                message,
-            }
-            .encode();
-        }
-        let end = channel::DATA + encoded.len() as u32;
-        entry.bytes.subarray(channel::DATA, end).copy_from(&encoded);
-        entry
-            .ints
-            .set_index(channel::REPLY_LEN, encoded.len() as i32);
-        let _ = Atomics::store(&entry.ints, channel::STATE, channel::REPLY);
-        let _ = Atomics::notify(&entry.ints, channel::STATE);
+        // Tickets are made from a call's u32 number (`on_ring`).
+        entry.buffer.reply(ticket.call as u32, reply);
     }
 
     fn flush(&mut self) {
