@@ -1,10 +1,12 @@
 # Soket's `_socket`: the module CPython's `Lib/socket.py` builds on, for a program in the browser.
 #
-# Every socket call goes to the page's network worker through `_soketnet` (native: it encodes the call,
-# blocks in Atomics.wait until the reply, and returns `(status, value)`); this file turns those answers into
-# what CPython on Linux returns and raises. Constants are Linux's.
+# Every socket call goes to the page's network worker through `_soketnet.call(name, *args)` (native: it
+# encodes the call, blocks in Atomics.wait until the reply, and returns its value or raises what CPython
+# would); this file checks the arguments and shapes the values as CPython on Linux does. Constants are
+# Linux's.
 
 import _soketnet as _net
+import errno as _errno
 
 AF_UNSPEC = 0
 AF_UNIX = 1
@@ -97,44 +99,11 @@ error = OSError
 timeout = TimeoutError
 
 
-class herror(OSError):
-    pass
-
-
-class gaierror(OSError):
-    pass
-
-
-# The errno → exception table CPython's OSError applies (PEP 3151), so that the right subclass is raised
-# whatever the interpreter's own OSError does with an errno.
-_ERRNO_CLASSES = {
-    1: PermissionError, 13: PermissionError,
-    11: BlockingIOError, 114: BlockingIOError, 115: BlockingIOError,
-    32: BrokenPipeError, 108: BrokenPipeError,
-    103: ConnectionAbortedError,
-    104: ConnectionResetError,
-    110: TimeoutError,
-    111: ConnectionRefusedError,
-    2: FileNotFoundError, 4: InterruptedError,
-}
-
-_TIMEOUT = 1000000  # the status `_soketnet` gives for a call whose timeout passed
-
-
-def _raise(status, message):
-    if status == _TIMEOUT:
-        raise TimeoutError('timed out')
-    if status < 0:
-        raise gaierror(status, message)
-    cls = _ERRNO_CLASSES.get(status, OSError)
-    raise cls(status, message)
-
-
-def _call(function, *args):
-    status, value = function(*args)
-    if status:
-        _raise(status, value)
-    return value
+# Raised by `_net.call` itself (a name that does not resolve), so defined there; the other errors it
+# raises are the OSError subclasses CPython's OSError picks for their errno (ConnectionRefusedError, ...),
+# and TimeoutError('timed out').
+gaierror = _net.gaierror
+herror = _net.herror
 
 
 _default_timeout = None
@@ -195,11 +164,11 @@ class socket:
             proto = 0
         kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
         if family not in (AF_INET, AF_INET6):
-            raise OSError(97, 'Address family not supported by protocol')
+            raise OSError(_errno.EAFNOSUPPORT, 'Address family not supported by protocol')
         if kind not in (SOCK_STREAM, SOCK_DGRAM):
-            raise OSError(94, 'Socket type not supported')
+            raise OSError(_errno.ESOCKTNOSUPPORT, 'Socket type not supported')
         if fileno is None:
-            fileno = _call(_net.socket, kind == SOCK_DGRAM)
+            fileno = _net.call('socket', 'udp' if kind == SOCK_DGRAM else 'tcp')
         self._fd = fileno
         self._family = family
         self._type = kind
@@ -219,7 +188,7 @@ class socket:
 
     def _live(self):
         if self._fd < 0:
-            raise OSError(9, 'Bad file descriptor')
+            raise OSError(_errno.EBADF, 'Bad file descriptor')
         return self._fd
 
     def _address(self, address, caller):
@@ -261,7 +230,7 @@ class socket:
     def close(self):
         fd, self._fd = self._fd, -1
         if fd >= 0:
-            _call(_net.close, fd)
+            _net.call('close', fd)
 
     def settimeout(self, value):
         self._timeout = _check_timeout(value)
@@ -277,13 +246,13 @@ class socket:
 
     def bind(self, address):
         host, port = self._address(address, 'bind')
-        _call(_net.bind, self._live(), host, port)
+        _net.call('bind', self._live(), host, port)
 
     def listen(self, backlog=min(SOMAXCONN, 128)):
-        _call(_net.listen, self._live(), max(0, int(backlog)))
+        _net.call('listen', self._live(), max(0, int(backlog)))
 
     def _accept(self):
-        fd, host, port = _call(_net.accept, self._live(), self._timeout)
+        fd, host, port = _net.call('accept', self._live(), self._timeout)
         return fd, self._shown((host, port))
 
     def connect(self, address):
@@ -291,16 +260,16 @@ class socket:
         if self._type == SOCK_DGRAM:
             # Resolved here, so that getpeername() shows the address (the relay keeps the name).
             peer = self._shown((gethostbyname(host) if self._family == AF_INET else host, port))
-            _call(_net.connect, self._live(), host, port, self._timeout)
+            _net.call('connect', self._live(), host, port, self._timeout)
             self._peer = peer
             return
-        _call(_net.connect, self._live(), host, port, self._timeout)
+        _net.call('connect', self._live(), host, port, self._timeout)
 
     def connect_ex(self, address):
         try:
             self.connect(address)
         except TimeoutError:
-            return 11
+            return _errno.EAGAIN
         except OSError as e:
             if e.errno is None:
                 raise
@@ -309,7 +278,7 @@ class socket:
 
     def send(self, data, flags=0):
         view = memoryview(data).cast('B')
-        return _call(_net.send, self._live(), bytes(view[:_MAX_CHUNK]), self._wait(flags))
+        return _net.call('send', self._live(), bytes(view[:_MAX_CHUNK]), self._wait(flags))
 
     def sendall(self, data, flags=0):
         view = memoryview(data).cast('B')
@@ -324,13 +293,13 @@ class socket:
         host, port = self._address(address, 'sendto')
         if self._type == SOCK_STREAM:
             return self.send(view)
-        return _call(_net.sendto, self._live(), bytes(view), host, port)
+        return _net.call('sendto', self._live(), bytes(view), host, port)
 
     def recv(self, bufsize, flags=0):
         if bufsize < 0:
             raise ValueError('negative buffersize in recv')
         size = min(bufsize, _MAX_CHUNK)
-        return _call(_net.recv, self._live(), size, bool(flags & MSG_PEEK), self._wait(flags))
+        return _net.call('recv', self._live(), size, bool(flags & MSG_PEEK), self._wait(flags))
 
     def recv_into(self, buffer, nbytes=0, flags=0):
         view = memoryview(buffer).cast('B')
@@ -350,7 +319,7 @@ class socket:
             # A stream has no sender per read: Linux gives no address, and CPython None.
             return self.recv(bufsize, flags), None
         size = min(bufsize, _MAX_CHUNK)
-        data, host, port = _call(_net.recvfrom, self._live(), size, bool(flags & MSG_PEEK),
+        data, host, port = _net.call('recvfrom', self._live(), size, bool(flags & MSG_PEEK),
                                  self._wait(flags))
         return data, (None if host is None else self._shown((host, port)))
 
@@ -361,16 +330,16 @@ class socket:
         return len(data), address
 
     def shutdown(self, how):
-        _call(_net.shutdown, self._live(), int(how))
+        _net.call('shutdown', self._live(), int(how))
 
     def getsockname(self):
-        return self._shown(_call(_net.sockname, self._live()))
+        return self._shown(_net.call('sockname', self._live()))
 
     def getpeername(self):
         fd = self._live()
         if self._peer is not None:
             return self._peer
-        return self._shown(_call(_net.peername, fd))
+        return self._shown(_net.call('peername', fd))
 
     def setsockopt(self, level, optname, value, optlen=None):
         # Options are kept and read back; the relay's real sockets have their own settings (the virtual
@@ -381,7 +350,7 @@ class socket:
     def getsockopt(self, level, optname, buflen=0):
         fd = self._live()
         if (level, optname) == (SOL_SOCKET, SO_ERROR):
-            return _call(_net.take_error, fd)
+            return _net.call('take_error', fd)
         if (level, optname) == (SOL_SOCKET, SO_TYPE):
             return self._type
         value = self._options.get((level, optname), 0)
@@ -402,15 +371,16 @@ SocketType = socket
 
 
 def close(fd):
-    _call(_net.close, fd)
+    _net.call('close', fd)
 
 
 def dup(fd):
-    raise OSError(95, 'Operation not supported (sockets cannot be duplicated in the browser)')
+    raise OSError(_errno.EOPNOTSUPP,
+                  'Operation not supported (sockets cannot be duplicated in the browser)')
 
 
 def gethostname():
-    return _call(_net.hostname)
+    return _net.call('hostname')
 
 
 def _numeric(host):
@@ -428,7 +398,7 @@ def _resolve(host):
     numeric = _numeric(host)
     if numeric is not None:
         return [numeric]
-    return _call(_net.resolve, host)
+    return _net.call('resolve', host)
 
 
 def gethostbyname(hostname):
@@ -450,7 +420,7 @@ def gethostbyaddr(ip_address):
     name = gethostname()
     if ip_address in ('127.0.0.1', '::1', 'localhost', name):
         return name, ['localhost'], ['127.0.0.1']
-    raise herror(1, 'Unknown host')
+    raise herror(1, 'Unknown host')  # h_errno HOST_NOT_FOUND, not an errno
 
 
 _SERVICES = {
@@ -615,7 +585,7 @@ def inet_pton(address_family, ip_string):
             return ipaddress.IPv6Address(ip_string).packed
         except ValueError:
             raise OSError('illegal IP address string passed to inet_pton') from None
-    raise OSError(97, 'Address family not supported by protocol')
+    raise OSError(_errno.EAFNOSUPPORT, 'Address family not supported by protocol')
 
 
 def inet_ntop(address_family, packed_ip):

@@ -6,7 +6,6 @@
 import _soketnet as _net
 import _soket_stdio as _stdio
 import time as _time
-from _socket import _call
 
 error = OSError
 
@@ -61,7 +60,7 @@ def _wait(read, write, error, timeout):
         elif wants_stdin:
             left = None if deadline is None else max(0.0, deadline - _time.monotonic())
             slice_ = _CONSOLE_POLL if left is None else min(_CONSOLE_POLL, left)
-        r, w, x = _call(_net.select, sockets[0], sockets[1], sockets[2], slice_)
+        r, w, x = _net.call('select', sockets[0], sockets[1], sockets[2], slice_)
         if r or w or x or stdin or console_out or not wants_stdin:
             return r + stdin, w + console_out, x
         if deadline is not None and _time.monotonic() >= deadline:
