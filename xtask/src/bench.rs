@@ -100,7 +100,7 @@ fn prepare_browser(root: &Path) -> Result<()> {
     crate::web::install(&dir)?;
     let package = dir.join("node_modules").join("pyodide");
     for file in PYODIDE_COMPRESSED {
-        crate::wasm::compress(&package.join(file))?;
+        crate::compress::beside(&package.join(file))?;
     }
     if !tools::succeeds(Command::new("python3").arg("--version")) {
         bail!(

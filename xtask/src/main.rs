@@ -10,7 +10,9 @@
 //!   against Pyodide and native CPython; writes `BENCHMARKS.md`.
 //! - [`tools`]: running commands and making sure the tools they need are installed.
 //! - [`course`]: the lesson files, `www/lessons/*.toml`, checked and compiled → `www/course.json`.
-//! - [`wasm`]: the page's wasm and its wasm-bindgen glue, in `www/pkg/`.
+//! - [`wasm`]: the whole page's build (`cargo xtask build`): the course, the bundle and the Python
+//!   modules, then the wasm modules and their wasm-bindgen glue in `www/pkg/`, then their compressed copies.
+//! - [`compress`]: `x.br` and `x.gz` beside what the page ships.
 //! - [`web`]: the page's npm bundle (the code editor), `frontend/web/` → `www/editor.js`.
 //! - [`pylib`]: the Python modules the page ships from PyPI (telnetlib, nntplib) → `www/pylib/`.
 //!
@@ -18,6 +20,7 @@
 //! one in [`main`].
 
 mod bench;
+mod compress;
 mod course;
 mod fuzz;
 mod pylib;

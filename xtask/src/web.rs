@@ -22,7 +22,7 @@ pub fn build() -> Result<()> {
     let dir = dir();
     install(&dir)?;
     npm(&dir, &["run", "build"])?;
-    crate::wasm::compress(&tools::root().join("www").join("editor.js"))
+    crate::compress::beside(&tools::root().join("www").join("editor.js"))
 }
 
 /// Installs the locked packages of the npm package in `dir` (`npm ci`, skipped while `node_modules` is
