@@ -1,7 +1,7 @@
 //! `cargo xtask test`: every test there is, in order, stopping at the first failure.
 //!
 //! The steps: formatting, clippy (native), the native tests, the wasm32 target as its own step (clippy and
-//! build), a bounded fuzz run of the protocol decoder, and the browser tests once `tests/` holds them. The
+//! build), a bounded fuzz run of the protocol decoder, and the browser tests (`tests/`). The
 //! output of every `cargo test` streams through while its `test result:` lines are tallied; the very last
 //! line is always `tests: N passed, M failed`, which CI reads along with the exit code.
 
@@ -38,7 +38,6 @@ pub fn run() -> ExitCode {
 
 fn steps(tally: &mut Tally) -> Result<()> {
     let started = Instant::now();
-    let e2e = tools::root().join("tests/Cargo.toml").exists();
     let clippy = tools::succeeds(cargo().args(["clippy", "--version"]));
 
     step_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -61,11 +60,10 @@ fn steps(tally: &mut Tally) -> Result<()> {
     }
 
     let mut native = cargo();
-    native.args(["test", "--workspace", "--exclude", STDLIB_PACKAGE]);
-    if e2e {
-        // The browser tests run last, once Chromium is there.
-        native.args(["--exclude", E2E_PACKAGE]);
-    }
+    // The browser tests run last, once Chromium is there.
+    native
+        .args(["test", "--workspace", "--exclude", STDLIB_PACKAGE])
+        .args(["--exclude", E2E_PACKAGE]);
     step(&tools::describe(&native), || {
         tools::ensure_programs(tools::TEST_CLIENTS)?;
         tools::run_streaming(&mut native, |l| tally.line(l))
@@ -95,16 +93,12 @@ fn steps(tally: &mut Tally) -> Result<()> {
         || fuzz::run(fuzz::Budget::Total(FUZZ_SECONDS)),
     )?;
 
-    if e2e {
-        let mut browser = cargo();
-        browser.args(["test", "-p", E2E_PACKAGE]);
-        step(&tools::describe(&browser), || {
-            tools::ensure_chromium()?;
-            tools::run_streaming(&mut browser, |l| tally.line(l))
-        })?;
-    } else {
-        println!("==> browser tests: none yet (no tests/Cargo.toml)");
-    }
+    let mut browser = cargo();
+    browser.args(["test", "-p", E2E_PACKAGE]);
+    step(&tools::describe(&browser), || {
+        tools::ensure_chromium()?;
+        tools::run_streaming(&mut browser, |l| tally.line(l))
+    })?;
 
     println!("all steps passed in {}", seconds(started));
     Ok(())
