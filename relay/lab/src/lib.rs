@@ -28,7 +28,8 @@
 //! - [`Service`]: one per standard port ([`Service::from_port`]).
 //! - [`LabState`]: what one session keeps in the lab, created empty (`Default`) and dropped with the
 //!   session; only the servers see inside it.
-//! - [`Lab`]: the servers of one relay. [`Lab::new`], then [`Lab::start`]; for a session
+//! - [`Lab`]: the servers of one relay. [`Lab::new`], then [`Lab::start`] (every listener is bound when it
+//!   returns; [`Lab::started`] tells whoever did not make that call); for a session
 //!   [`Lab::tcp_target`], [`Lab::dial`], [`Lab::udp_addr`], [`Lab::udp_visible`]; [`Lab::tcp_addr`] and
 //!   [`Lab::unclaimed`] for tests and local clients.
 //! - [`FTP_MAX_FILE_BYTES`], [`FTP_MAX_SESSION_BYTES`]: limits the relay's tests push against.
@@ -40,7 +41,8 @@
 //! - `line`: the line reader every text protocol uses; `clock`: the UTC dates they write; `mailbox`: the
 //!   mail SMTP delivers and POP3 and IMAP4 read.
 //! - One module per server: `classic` (echo, discard, daytime, qotd, chargen; TCP and UDP), `http` (with
-//!   `http::xmlrpc`), `ftp`, `smtp`, `pop3`, `imap`, `nntp`, `telnet`, `gopher`.
+//!   `http::xmlrpc`), `ftp` (with `ftp::command` and `ftp::store`, the file tree), `smtp`, `pop3`, `imap`
+//!   (with `imap::parser`, `imap::fetch`, `imap::search`), `nntp`, `telnet`, `gopher`.
 
 mod line;
 

@@ -1,5 +1,5 @@
 //! XML-RPC for the lab's web server (`POST /RPC2`): parses a `methodCall`, runs the method, writes the
-//! `methodResponse` (http://xmlrpc.com/spec.md; fault codes from the "specification for fault code
+//! `methodResponse` (<http://xmlrpc.com/spec.md>; fault codes from the "specification for fault code
 //! interoperability"). The methods, value types and faults are listed in the parent module's doc.
 //!
 //! The call is parsed by quick-xml into a small element tree first, at most [`MAX_DEPTH`] deep (the body is
