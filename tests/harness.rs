@@ -112,20 +112,70 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// How many times a whole launch (chromedriver, Chromium, the session) is tried. On a busy machine
+    /// chromedriver sometimes drops the connection while it makes the session (Chromium did not come up in
+    /// time); retrying on that same driver fails the same way, a fresh driver and profile does not.
+    const LAUNCHES: usize = 3;
+
     pub async fn start() -> Result<Browser> {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             if !std::path::Path::new(tool).exists() {
                 bail!("{tool} is missing: install Debian's chromium and chromium-driver (cargo xtask test does)");
             }
         }
+        let mut failures = Vec::new();
+        for _ in 0..Self::LAUNCHES {
+            match Self::launch().await {
+                Ok(browser) => return Ok(browser),
+                Err(e) => failures.push(format!("{e:#}")),
+            }
+        }
+        bail!(
+            "no WebDriver session with chromedriver after {} launches: {}",
+            Self::LAUNCHES,
+            failures.join("; ")
+        )
+    }
+
+    /// One launch: a chromedriver on a free port, then one try at a session with a fresh profile.
+    async fn launch() -> Result<Browser> {
         let port = free_port()?;
-        let driver = Command::new(CHROMEDRIVER)
+        let mut driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("start chromedriver")?;
         let profile = std::env::temp_dir().join(format!("soket-e2e-{}-{port}", std::process::id()));
+        let session = Self::session(port, &profile).await;
+        match session {
+            Ok(client) => Ok(Browser {
+                client,
+                driver,
+                profile,
+            }),
+            Err(e) => {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                let _ = std::fs::remove_dir_all(&profile);
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits for chromedriver to listen on `port`, then asks it for a session.
+    async fn session(port: u16, profile: &std::path::Path) -> Result<Client> {
+        let listening = async {
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), listening)
+            .await
+            .context("chromedriver did not listen within 10 s")?;
         let caps = serde_json::json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -142,28 +192,12 @@ impl Browser {
         let serde_json::Value::Object(caps) = caps else {
             unreachable!("a json object literal")
         };
-        let url = format!("http://127.0.0.1:{port}");
-        // chromedriver takes a moment to listen.
-        let mut last = None;
-        for _ in 0..50 {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(client) => {
-                    return Ok(Browser {
-                        client,
-                        driver,
-                        profile,
-                    })
-                }
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("no WebDriver session with chromedriver: {last:?}")
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .map_err(|e| anyhow::anyhow!("chromedriver made no session: {e}"))
     }
 
     /// The text of the element with this `data-testid`.
