@@ -93,11 +93,7 @@ impl Session {
             let _permit = permit;
             let reply = match lookup(&shared, &name).await {
                 Ok(addrs) => Down::Resolved { stream, addrs },
-                Err(Failure { errno, message }) => Down::Failed {
-                    stream,
-                    errno,
-                    message,
-                },
+                Err(failure) => failure.answer(stream),
             };
             let _ = internal.send(Internal::Reply(reply)).await;
         });

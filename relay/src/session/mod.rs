@@ -112,6 +112,15 @@ impl Failure {
     fn io(err: &std::io::Error) -> Failure {
         Failure::errno(errno::from_io(err))
     }
+
+    /// The `Failed` frame that answers `stream`'s operation with this failure.
+    fn answer(self, stream: StreamId) -> Down {
+        Down::Failed {
+            stream,
+            errno: self.errno,
+            message: self.message,
+        }
+    }
 }
 
 impl From<Refusal> for Failure {
@@ -185,10 +194,9 @@ pub async fn run(ws: WebSocket, shared: Arc<Shared>, id: u64, shutdown: Cancella
         public_host: shared.config.public_host(),
         window,
     };
-    let end = if session.send(welcome).await {
-        session.serve(&mut frames, &mut internal, &shutdown).await
-    } else {
-        End::PageGone
+    let end = match session.send(welcome).await {
+        Ok(()) => session.serve(&mut frames, &mut internal, &shutdown).await,
+        Err(end) => end,
     };
     tracing::info!(session = id, reason = ?end, "session ends");
     if let End::Goodbye(code, message) = end {
@@ -248,26 +256,18 @@ impl Session {
         }
     }
 
-    /// Queues a frame for the page; false if the writer is gone.
-    async fn send(&self, down: Down) -> bool {
-        self.out.send(Out::Frame(down)).await.is_ok()
+    /// Queues a frame for the page; the session is over if the writer is gone.
+    async fn send(&self, down: Down) -> Result<(), End> {
+        self.out
+            .send(Out::Frame(down))
+            .await
+            .map_err(|_| End::PageGone)
     }
 
     /// Answers an operation with success or `Failed`.
     async fn answer(&self, stream: StreamId, result: Result<Down, Failure>) -> Result<(), End> {
-        let down = match result {
-            Ok(down) => down,
-            Err(Failure { errno, message }) => Down::Failed {
-                stream,
-                errno,
-                message,
-            },
-        };
-        if self.send(down).await {
-            Ok(())
-        } else {
-            Err(End::PageGone)
-        }
+        self.send(result.unwrap_or_else(|failure| failure.answer(stream)))
+            .await
     }
 
     async fn handle_frame(&mut self, frame: Bytes) -> Result<(), End> {
@@ -421,13 +421,7 @@ impl Session {
                 }
                 Ok(())
             }
-            Internal::Reply(down) => {
-                if self.send(down).await {
-                    Ok(())
-                } else {
-                    Err(End::PageGone)
-                }
-            }
+            Internal::Reply(down) => self.send(down).await,
         }
     }
 

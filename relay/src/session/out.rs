@@ -14,10 +14,9 @@ use crate::shared::Shared;
 /// What the session hands to the WebSocket writer.
 pub(super) enum Out {
     Frame(Down),
-    /// `Datagram`, with the bytes it holds in the relay's accounts.
-    Data(Down, Buffered),
-    /// A `Data` frame already encoded (built in place by a reader), with the bytes it holds.
-    Encoded(Bytes, Buffered),
+    /// An encoded frame that carries a socket's bytes (`Data`, built in place by a reader, or `Datagram`),
+    /// with the bytes it holds in the relay's accounts: they count as sent once the frame is fed.
+    Data(Bytes, Buffered),
     /// Send `Goodbye`, close the WebSocket with this reason, and stop.
     Goodbye(GoodbyeCode, String),
 }
@@ -89,15 +88,7 @@ pub(super) async fn write_frames(
     while let Some(item) = out.recv().await {
         let result = match item {
             Out::Frame(down) => sink.feed(Message::Binary(down.encode())).await,
-            Out::Data(down, held) => {
-                let result = sink.feed(Message::Binary(down.encode())).await;
-                shared
-                    .metrics
-                    .bytes_down
-                    .fetch_add(held.bytes as u64, Relaxed);
-                result
-            }
-            Out::Encoded(frame, held) => {
+            Out::Data(frame, held) => {
                 let result = sink.feed(Message::Binary(frame)).await;
                 shared
                     .metrics

@@ -363,7 +363,7 @@ pub(super) async fn read_stream(
                 let held = Buffered::new(&shared, n, Some(budget.clone()));
                 rate.take(n).await;
                 if out
-                    .send(Out::Encoded(buf.split().freeze(), held))
+                    .send(Out::Data(buf.split().freeze(), held))
                     .await
                     .is_err()
                 {

@@ -86,13 +86,8 @@ impl Session {
                             .map_err(|e| Failure::io(&e)),
                         Err(failure) => Err(failure),
                     };
-                    if let Err(Failure { errno, message }) = result {
-                        let failed = Down::Failed {
-                            stream,
-                            errno,
-                            message,
-                        };
-                        let _ = internal.send(Internal::Reply(failed)).await;
+                    if let Err(failure) = result {
+                        let _ = internal.send(Internal::Reply(failure.answer(stream))).await;
                     }
                 });
                 return Ok(());
@@ -151,7 +146,7 @@ pub(super) async fn receive_datagrams(
             from,
             payload: Bytes::copy_from_slice(&buf[..n]),
         };
-        if out.send(Out::Data(datagram, held)).await.is_err() {
+        if out.send(Out::Data(datagram.encode(), held)).await.is_err() {
             return;
         }
     }
