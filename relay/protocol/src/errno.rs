@@ -1,6 +1,43 @@
 //! The error numbers that travel in `Failed` and `Closed`: Linux's values, so that the page raises the
 //! exception CPython on Linux raises (111 becomes `ConnectionRefusedError`, and so on). Negative values are
 //! `getaddrinfo` errors, which Python raises as `socket.gaierror`.
+//!
+//! [`Failure`] is the one error that carries them, on both ends: the relay answers an operation with it,
+//! the page's network stack fails a call with it, and the native client returns it.
+
+/// An operation failed as CPython on Linux would report it: an errno and the message of the exception.
+///
+/// The message is [`describe`]'s text unless there is more to say (a policy refusal names the
+/// destination and the rule). Displayed as CPython prints an `OSError`: `[Errno 111] Connection refused`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("[Errno {errno}] {message}")]
+pub struct Failure {
+    pub errno: i32,
+    pub message: String,
+}
+
+impl Failure {
+    /// `errno` with Linux's own message for it.
+    pub fn errno(errno: i32) -> Failure {
+        Failure {
+            errno,
+            message: describe(errno).to_owned(),
+        }
+    }
+
+    /// `errno` with a message of its own.
+    pub fn with(errno: i32, message: impl Into<String>) -> Failure {
+        Failure {
+            errno,
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error met on a real socket, as its errno and Linux's message.
+    pub fn io(err: &std::io::Error) -> Failure {
+        Failure::errno(from_io(err))
+    }
+}
 
 /// Operation not permitted.
 pub const EPERM: i32 = 1;
@@ -111,5 +148,20 @@ pub fn from_io(err: &std::io::Error) -> i32 {
         HostUnreachable => EHOSTUNREACH,
         NetworkUnreachable => ENETUNREACH,
         _ => EINVAL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_reads_as_cpython_prints_an_oserror() {
+        assert_eq!(
+            Failure::errno(ECONNREFUSED).to_string(),
+            "[Errno 111] Connection refused"
+        );
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(Failure::io(&refused), Failure::errno(ECONNREFUSED));
     }
 }

@@ -73,6 +73,7 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 
 pub use codec::DecodeError;
+pub use errno::Failure;
 
 /// The WebSocket subprotocol that names this version of the protocol.
 pub const SUBPROTOCOL: &str = "soket.v1";
