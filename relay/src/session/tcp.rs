@@ -402,7 +402,7 @@ pub(super) async fn write_stream(
                 drop(held);
                 if let Err(e) = result {
                     // After the page's close(), nobody is left to tell.
-                    if !queue.state().close {
+                    if !queue.is_closed() {
                         let errno = errno::from_io(&e);
                         let _ = internal.send(Internal::StreamError { stream, errno }).await;
                     }
@@ -419,7 +419,7 @@ pub(super) async fn write_stream(
             }
             Next::Done => return,
             Next::Wait => {
-                queue.more.notified().await;
+                queue.wait().await;
                 continue;
             }
         }

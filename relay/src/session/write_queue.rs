@@ -22,20 +22,20 @@ pub(super) struct WriteQueue {
     /// A std mutex: held for a few instructions, never across an await.
     state: Mutex<Queued>,
     /// Wakes the writer, the one task that waits on the queue; a permit is kept if it is not waiting yet.
-    pub(super) more: Notify,
+    more: Notify,
 }
 
-pub(super) struct Queued {
+struct Queued {
     chunks: VecDeque<Chunk>,
     /// The bytes in `chunks`, in the relay's accounts.
     held: Buffered,
     /// The page shut down its sending side: `shutdown(SHUT_WR)` once `chunks` is written.
     shutdown: bool,
     /// The page closed the stream: write what is queued, then stop, granting no more credit.
-    pub(super) close: bool,
+    close: bool,
 }
 
-pub(super) enum Chunk {
+enum Chunk {
     /// A payload as it came, sharing the frame's memory.
     Frame(Bytes),
     /// Small payloads copied one after the other.
@@ -64,7 +64,7 @@ impl WriteQueue {
         }
     }
 
-    pub(super) fn state(&self) -> std::sync::MutexGuard<'_, Queued> {
+    fn state(&self) -> std::sync::MutexGuard<'_, Queued> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -98,6 +98,16 @@ impl WriteQueue {
     pub(super) fn close(&self) {
         self.state().close = true;
         self.more.notify_one();
+    }
+
+    /// Whether the page has closed the stream.
+    pub(super) fn is_closed(&self) -> bool {
+        self.state().close
+    }
+
+    /// Waits until something is pushed or flagged after the last `next()` said `Wait`.
+    pub(super) async fn wait(&self) {
+        self.more.notified().await;
     }
 
     /// Takes the next thing to do, and says whether the page has closed the stream.
