@@ -7,7 +7,7 @@
 //! fixed point), so all of this runs in native tests.
 
 use soket_protocol::errno::{describe, EAGAIN, EINPROGRESS};
-use soket_protocol::StreamId;
+use soket_protocol::{Failure, StreamId};
 
 use crate::call::{Call, Reply};
 use crate::socket::Fd;
@@ -284,7 +284,7 @@ fn done(result: Result<(), Error>) -> Step {
 
 fn error(e: Error) -> Reply {
     match e {
-        Error::Errno(errno, message) => Reply::Error { errno, message },
+        Error::Errno(Failure { errno, message }) => Reply::Error { errno, message },
         // Never reaches a program: every caller turns WouldBlock into waiting or EAGAIN first.
         Error::WouldBlock => Reply::Error {
             errno: EAGAIN,

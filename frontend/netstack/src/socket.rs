@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use soket_protocol::{StreamId, Transport};
+use soket_protocol::{Failure, StreamId, Transport};
 
 /// The number a Python program knows a socket by (`fileno()`). Starts at 3, as after stdin/out/err.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,7 +51,7 @@ pub enum Pending {
     /// Sent; no answer yet.
     Waiting,
     /// Answered; the caller takes it once.
-    Done(Result<(), (i32, String)>),
+    Done(Result<(), Failure>),
 }
 
 #[derive(Debug)]
@@ -68,7 +68,7 @@ pub struct Socket {
     pub public: Option<String>,
     pub pending: Option<Pending>,
     /// An error to raise on the next call (`SO_ERROR`), and why the stream is gone.
-    pub error: Option<(i32, String)>,
+    pub error: Option<Failure>,
 
     /// TCP: received bytes not yet read, in arrival order.
     pub received: VecDeque<Bytes>,

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use soket_protocol::errno::{
     self, describe, EALREADY, EBADF, EDESTADDRREQ, EISCONN, ENETDOWN, EOPNOTSUPP,
 };
-use soket_protocol::{Down, StreamId, Transport, Up, MAX_PAYLOAD};
+use soket_protocol::{Down, Failure, StreamId, Transport, Up, MAX_PAYLOAD};
 
 use crate::socket::{Fd, Pending, Readiness, Socket, State, DATAGRAM_BUFFER};
 
@@ -22,26 +22,23 @@ pub enum Error {
     /// Nothing to do yet: a blocking call waits for its socket to change and tries again.
     WouldBlock,
     /// Fails as CPython on Linux would: this errno, this message.
-    Errno(i32, String),
+    Errno(Failure),
 }
 
 impl Error {
     pub fn errno(errno: i32) -> Error {
-        Error::Errno(errno, describe(errno).to_owned())
+        Error::Errno(Failure::errno(errno))
     }
 }
 
-impl From<(i32, String)> for Error {
-    fn from((errno, message): (i32, String)) -> Error {
-        Error::Errno(errno, message)
+impl From<Failure> for Error {
+    fn from(failure: Failure) -> Error {
+        Error::Errno(failure)
     }
 }
 
 /// The largest UDP payload over IPv4.
 const MAX_DATAGRAM: usize = 65_507;
-
-/// An errno and its message, as the relay sent them.
-type Failure = (i32, String);
 
 /// A name resolution: `None` until the relay answers.
 type Resolution = Option<Result<Vec<IpAddr>, Failure>>;
@@ -130,7 +127,7 @@ impl Stack {
 
     fn check_relay(&self) -> Result<(), Error> {
         match &self.lost {
-            Some(why) => Err(Error::Errno(ENETDOWN, why.clone())),
+            Some(why) => Err(Failure::with(ENETDOWN, why.clone()).into()),
             None => Ok(()),
         }
     }
@@ -519,12 +516,12 @@ impl Stack {
     /// `getsockopt(SOL_SOCKET, SO_ERROR)`: the pending error, cleared.
     pub fn take_error(&mut self, fd: Fd) -> Result<i32, Error> {
         let socket = self.get(fd)?;
-        if let Some((errno, _)) = socket.error.take() {
-            return Ok(errno);
+        if let Some(failure) = socket.error.take() {
+            return Ok(failure.errno);
         }
         // A non-blocking connect that failed reports its error here.
-        if let Some(Pending::Done(Err((errno, _)))) = &socket.pending {
-            let errno = *errno;
+        if let Some(Pending::Done(Err(failure))) = &socket.pending {
+            let errno = failure.errno;
             socket.pending = None;
             return Ok(errno);
         }
@@ -587,16 +584,14 @@ impl Stack {
         for socket in self.sockets.values_mut() {
             if socket.stream.is_some() {
                 if matches!(socket.pending, Some(Pending::Waiting)) {
-                    socket.pending = Some(Pending::Done(Err((ENETDOWN, message.clone()))));
+                    socket.pending = Some(Pending::Done(Err(Failure::with(ENETDOWN, &message))));
                 }
                 socket.state = State::Gone;
-                socket.error = Some((ENETDOWN, message.clone()));
+                socket.error = Some(Failure::with(ENETDOWN, &message));
             }
         }
         for answer in self.resolutions.values_mut() {
-            answer.get_or_insert_with(|| {
-                Err((errno::EAI_AGAIN, describe(errno::EAI_AGAIN).to_owned()))
-            });
+            answer.get_or_insert_with(|| Err(Failure::errno(errno::EAI_AGAIN)));
         }
         self.by_stream.clear();
         self.frames.clear();
@@ -692,7 +687,7 @@ impl Stack {
                     if errno == 0 {
                         socket.eof = true;
                     } else {
-                        socket.error = Some((errno, message));
+                        socket.error = Some(Failure::with(errno, message));
                     }
                 }
             }
@@ -761,7 +756,7 @@ impl Stack {
 
     fn failed(&mut self, stream: StreamId, errno: i32, message: String) -> Result<(), Violation> {
         if let Some(answer) = self.resolutions.get_mut(&stream) {
-            *answer = Some(Err((errno, message)));
+            *answer = Some(Err(Failure::with(errno, message)));
             return Ok(());
         }
         let Some(fd) = self.by_stream.get(&stream).copied() else {
@@ -772,11 +767,11 @@ impl Stack {
         };
         if matches!(socket.pending, Some(Pending::Waiting)) {
             // The operation failed: the relay keeps the id as closed, so free it and start afresh.
-            socket.pending = Some(Pending::Done(Err((errno, message))));
+            socket.pending = Some(Pending::Done(Err(Failure::with(errno, message))));
             self.release_stream(fd);
         } else {
             // A failure nobody waits for (a refused sendto): raised by the socket's next call.
-            socket.error = Some((errno, message));
+            socket.error = Some(Failure::with(errno, message));
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use soket_netstack::{Down, Error, Fd, Stack, StreamId, Transport, Up};
-use soket_protocol::errno;
+use soket_protocol::{errno, Failure};
 
 const WINDOW: u32 = 256 * 1024;
 
@@ -218,7 +218,7 @@ fn end_of_stream_and_reset_read_as_on_linux() {
     stack.handle(reset).expect("closed");
     assert_eq!(
         stack.recv(fd, 10, false),
-        Err(Error::Errno(104, "Connection reset by peer".into()))
+        Err(Error::Errno(Failure::errno(errno::ECONNRESET)))
     );
     assert_eq!(
         stack.recv(fd, 10, false),
@@ -248,7 +248,7 @@ fn a_refused_connect_fails_and_the_socket_can_try_again() {
     stack.handle(refused).expect("failed");
     assert_eq!(
         stack.take_pending(fd),
-        Some(Err(Error::Errno(111, "Connection refused".into())))
+        Some(Err(Error::Errno(Failure::errno(errno::ECONNREFUSED))))
     );
     stack.connect(fd, "localhost", 10).expect("again");
     assert_eq!(
@@ -458,7 +458,7 @@ fn udp_sends_at_once_and_keeps_datagrams_whole() {
         .expect("failed");
     assert_eq!(
         stack.recv_from(fd, 10, false),
-        Err(Error::Errno(13, "refused".into()))
+        Err(Error::Errno(Failure::with(errno::EACCES, "refused")))
     );
     assert_eq!(
         stack.send_to(fd, "localhost", 1, &vec![0u8; 70_000]),
@@ -517,11 +517,11 @@ fn a_lost_relay_fails_waiting_and_later_calls() {
     stack.relay_lost("WebSocket closed");
     assert!(matches!(
         stack.take_pending(fd),
-        Some(Err(Error::Errno(100, _)))
+        Some(Err(Error::Errno(Failure { errno: 100, .. })))
     ));
     let other = stack.socket(1, Transport::Tcp);
     assert!(
-        matches!(stack.connect(other, "localhost", 80), Err(Error::Errno(100, message)) if message.contains("relay"))
+        matches!(stack.connect(other, "localhost", 80), Err(Error::Errno(Failure { errno: 100, message })) if message.contains("relay"))
     );
 }
 
@@ -550,7 +550,7 @@ fn a_listener_the_relay_lost_fails_accept_with_enetdown() {
     assert!(matches!(stack.accept(fd), Err(Error::WouldBlock)));
     stack.relay_lost("the relay is shutting down");
     assert!(
-        matches!(stack.accept(fd), Err(Error::Errno(100, message)) if message.contains("shutting down"))
+        matches!(stack.accept(fd), Err(Error::Errno(Failure { errno: 100, message })) if message.contains("shutting down"))
     );
 }
 
