@@ -36,8 +36,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::failure::Failure;
 use crate::lab::LabState;
-use crate::policy::Refusal;
 use crate::ratelimit::RateLimit;
 use crate::shared::Shared;
 use crate::vhost::{Binding, VirtualHost};
@@ -85,48 +85,6 @@ enum Internal {
     StreamError { stream: StreamId, errno: i32 },
     /// A background operation (resolve, send to a name) finished; the frame answers it.
     Reply(Down),
-}
-
-/// An operation's failure as the page will raise it.
-#[derive(Debug)]
-struct Failure {
-    errno: i32,
-    message: String,
-}
-
-impl Failure {
-    fn errno(errno: i32) -> Failure {
-        Failure {
-            errno,
-            message: describe(errno).to_owned(),
-        }
-    }
-
-    fn with(errno: i32, message: impl Into<String>) -> Failure {
-        Failure {
-            errno,
-            message: message.into(),
-        }
-    }
-
-    fn io(err: &std::io::Error) -> Failure {
-        Failure::errno(errno::from_io(err))
-    }
-
-    /// The `Failed` frame that answers `stream`'s operation with this failure.
-    fn answer(self, stream: StreamId) -> Down {
-        Down::Failed {
-            stream,
-            errno: self.errno,
-            message: self.message,
-        }
-    }
-}
-
-impl From<Refusal> for Failure {
-    fn from(refusal: Refusal) -> Failure {
-        Failure::with(errno::EACCES, refusal.to_string())
-    }
 }
 
 /// Why a session ends.
