@@ -60,6 +60,8 @@ pub struct Stack {
     next_stream: u32,
     frames: VecDeque<Up>,
     resolutions: HashMap<StreamId, Resolution>,
+    /// Pings whose `Pong` someone waits for ([`Stack::round_trip`]): `None` until it comes.
+    round_trips: HashMap<StreamId, Option<Result<(), Failure>>>,
     /// Why the relay is gone, once it is.
     lost: Option<String>,
 }
@@ -82,6 +84,7 @@ impl Stack {
             next_stream: 1,
             frames: VecDeque::new(),
             resolutions: HashMap::new(),
+            round_trips: HashMap::new(),
             lost: None,
         }
     }
@@ -100,6 +103,17 @@ impl Stack {
         let id = StreamId(self.next_stream);
         self.next_stream += 1;
         id
+    }
+
+    /// A fresh stream id that no socket of this stack will use, for a driver that sends frames of its own
+    /// (the native client's bad-input tests): what the relay sends for it is dropped, not a violation.
+    pub fn reserve_stream(&mut self) -> StreamId {
+        self.new_stream()
+    }
+
+    /// The relay's stream for `fd`, once the relay has heard of it.
+    pub fn stream(&self, fd: Fd) -> Option<StreamId> {
+        self.sockets.get(&fd).and_then(|socket| socket.stream)
     }
 
     fn get(&mut self, fd: Fd) -> Result<&mut Socket, Error> {
@@ -452,6 +466,15 @@ impl Stack {
     /// `close()`. A listener's connections that were never accepted are reset, as Linux does, and so is a
     /// connection closed with bytes unread.
     pub fn close(&mut self, fd: Fd) {
+        self.close_with(fd, false);
+    }
+
+    /// `close()` after `SO_LINGER` on with a zero timeout: the connection is reset, whatever was read.
+    pub fn reset(&mut self, fd: Fd) {
+        self.close_with(fd, true);
+    }
+
+    fn close_with(&mut self, fd: Fd, reset: bool) {
         let Some(socket) = self.sockets.remove(&fd) else {
             return;
         };
@@ -469,7 +492,7 @@ impl Stack {
                 // Closing a connection with bytes unread resets it, as Linux does (RFC 2525): the peer
                 // gets ECONNRESET instead of a clean end of stream, so it knows they were lost.
                 let unread = socket.transport == Transport::Tcp && socket.received_len > 0;
-                self.frames.push_back(if unread {
+                self.frames.push_back(if reset || unread {
                     Up::Reset { stream }
                 } else {
                     Up::Close { stream }
@@ -536,6 +559,27 @@ impl Stack {
         }
     }
 
+    /// Sends a `Ping` whose `Pong` [`Stack::take_round_trip`] reports: the relay answers it after every
+    /// frame sent before it, so a driver can wait until the relay has handled them.
+    pub fn round_trip(&mut self) -> Result<StreamId, Error> {
+        self.check_relay()?;
+        let request = self.new_stream();
+        self.round_trips.insert(request, None);
+        self.frames.push_back(Up::Ping { stream: request });
+        Ok(request)
+    }
+
+    /// The answer to a [`Stack::round_trip`], once there is one.
+    pub fn take_round_trip(&mut self, request: StreamId) -> Option<Result<(), Error>> {
+        match self.round_trips.remove(&request)? {
+            None => {
+                self.round_trips.insert(request, None);
+                None
+            }
+            Some(result) => Some(result.map_err(Error::from)),
+        }
+    }
+
     /// Starts a name resolution; its answer comes from [`Stack::take_resolution`].
     pub fn resolve(&mut self, host: &str) -> Result<StreamId, Error> {
         self.check_relay()?;
@@ -593,6 +637,9 @@ impl Stack {
         for answer in self.resolutions.values_mut() {
             answer.get_or_insert_with(|| Err(Failure::errno(errno::EAI_AGAIN)));
         }
+        for answer in self.round_trips.values_mut() {
+            answer.get_or_insert_with(|| Err(Failure::with(ENETDOWN, &message)));
+        }
         self.by_stream.clear();
         self.frames.clear();
     }
@@ -610,7 +657,11 @@ impl Stack {
                 self.window = window;
             }
             Down::Goodbye { message, .. } => self.relay_lost(&message),
-            Down::Pong { .. } => {}
+            Down::Pong { stream } => {
+                if let Some(answer) = self.round_trips.get_mut(&stream) {
+                    *answer = Some(Ok(()));
+                }
+            }
             Down::Resolved { stream, addrs } => {
                 if let Some(answer) = self.resolutions.get_mut(&stream) {
                     *answer = Some(Ok(addrs));

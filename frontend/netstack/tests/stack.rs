@@ -581,3 +581,54 @@ fn a_relay_that_breaks_the_protocol_is_caught() {
     );
     let _ = fd;
 }
+
+#[test]
+fn reset_sends_reset_where_close_would_close() {
+    let mut stack = stack();
+    let fd = connected(&mut stack);
+    assert_eq!(stack.stream(fd), Some(StreamId(1)));
+    stack.reset(fd);
+    assert_eq!(
+        frames(&mut stack),
+        vec![Up::Reset {
+            stream: StreamId(1)
+        }]
+    );
+    assert_eq!(stack.stream(fd), None, "gone with its socket");
+}
+
+#[test]
+fn a_round_trip_is_answered_by_its_pong_and_failed_by_a_lost_relay() {
+    let mut stack = stack();
+    let first = stack.round_trip().expect("ping");
+    assert_eq!(frames(&mut stack), vec![Up::Ping { stream: first }]);
+    assert_eq!(stack.take_round_trip(first), None, "waits for the relay");
+    stack.handle(Down::Pong { stream: first }).expect("pong");
+    assert_eq!(stack.take_round_trip(first), Some(Ok(())));
+    assert_eq!(stack.take_round_trip(first), None, "answered once");
+
+    let second = stack.round_trip().expect("ping");
+    stack.relay_lost("gone");
+    assert!(matches!(
+        stack.take_round_trip(second),
+        Some(Err(Error::Errno(Failure {
+            errno: errno::ENETDOWN,
+            ..
+        })))
+    ));
+}
+
+#[test]
+fn a_reserved_stream_id_is_skipped_and_its_answers_dropped() {
+    let mut stack = stack();
+    let reserved = stack.reserve_stream();
+    let fd = stack.socket(1, Transport::Udp);
+    stack.bind(fd, "", 0).expect("bind");
+    assert_eq!(stack.stream(fd), Some(StreamId(reserved.0 + 1)));
+    let bound = Down::Bound {
+        stream: reserved,
+        local: addr("127.0.0.1:5000"),
+    };
+    assert_eq!(stack.handle(bound), Ok(()), "not a violation");
+    assert_eq!(stack.take_pending(fd), None, "not taken for another socket");
+}
