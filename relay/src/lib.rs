@@ -12,7 +12,6 @@
 //! - [`policy`]: the operator's allow list and the check made on every resolved address before a dial.
 //! - [`net`]: the real network (DNS, TCP dials, UDP sends) behind a trait, so tests can record instead of
 //!   dialling or sending.
-//! - [`failure`]: an operation's failure as the page raises it (errno and message).
 //! - [`vhost`]: the session's virtual host: which names and addresses are "this host", and its ports.
 //! - [`session`]: one WebSocket, its streams and their real sockets, flow control and quotas.
 //! - [`shared`]: what every session of a relay shares (config, policy, network, metrics, ports, lab).
@@ -25,7 +24,6 @@
 
 pub mod addr;
 pub mod config;
-pub mod failure;
 pub mod metrics;
 pub mod net;
 pub mod policy;

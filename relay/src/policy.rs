@@ -21,6 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use soket_protocol::errno::{self, Failure};
 
 use crate::addr::{canonical, parse_ip_literal, special_range, SpecialRange};
 
@@ -494,6 +495,13 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// A refusal is what the learner's `connect` or `sendto` raises: `PermissionError` with this message.
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Failure {
+        Failure::with(errno::EACCES, refusal.to_string())
+    }
+}
 
 /// A name from a peer, shown so that it stays one short line in messages and logs whatever it holds.
 struct PeerName<'a>(&'a str);

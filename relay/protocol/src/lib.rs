@@ -300,6 +300,15 @@ impl Up {
 pub const DATA_HEADER_LEN: usize = 5;
 
 impl Down {
+    /// The `Failed` frame that answers `stream`'s operation with `failure`.
+    pub fn failed(stream: StreamId, failure: Failure) -> Down {
+        Down::Failed {
+            stream,
+            errno: failure.errno,
+            message: failure.message,
+        }
+    }
+
     /// The first bytes of a `Down::Data` frame for `stream`. A reader puts them in a buffer, reads the
     /// payload right after them, and sends the buffer as the frame: no copy of the payload. The result is
     /// the same as `Down::Data { stream, payload }.encode()`.

@@ -93,7 +93,7 @@ impl Session {
             let _permit = permit;
             let reply = match lookup(&shared, &name).await {
                 Ok(addrs) => Down::Resolved { stream, addrs },
-                Err(failure) => failure.answer(stream),
+                Err(failure) => Down::failed(stream, failure),
             };
             let _ = internal.send(Internal::Reply(reply)).await;
         });

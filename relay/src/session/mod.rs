@@ -36,11 +36,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::failure::Failure;
 use crate::lab::LabState;
 use crate::ratelimit::RateLimit;
 use crate::shared::Shared;
 use crate::vhost::{Binding, VirtualHost};
+use soket_protocol::Failure;
 
 use credit::Credit;
 use out::{write_frames, Buffered, Out};
@@ -224,7 +224,7 @@ impl Session {
 
     /// Answers an operation with success or `Failed`.
     async fn answer(&self, stream: StreamId, result: Result<Down, Failure>) -> Result<(), End> {
-        self.send(result.unwrap_or_else(|failure| failure.answer(stream)))
+        self.send(result.unwrap_or_else(|failure| Down::failed(stream, failure)))
             .await
     }
 

@@ -87,7 +87,9 @@ impl Session {
                         Err(failure) => Err(failure),
                     };
                     if let Err(failure) = result {
-                        let _ = internal.send(Internal::Reply(failure.answer(stream))).await;
+                        let _ = internal
+                            .send(Internal::Reply(Down::failed(stream, failure)))
+                            .await;
                     }
                 });
                 return Ok(());
