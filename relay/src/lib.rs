@@ -10,11 +10,13 @@
 //! - [`addr`]: what a host string means as an address (every `inet_aton` form), and which addresses are
 //!   special (loopback, private, link-local, ...).
 //! - [`policy`]: the operator's allow list and the check made on every resolved address before a dial.
+//! - [`egress`]: the one door to the outside world: the policy and the network, the only maker of an
+//!   [`egress::Allowed`] destination, and the one place refusals are counted and logged.
 //! - [`net`]: the real network (DNS, TCP dials, UDP sends) behind a trait, so tests can record instead of
 //!   dialling or sending.
 //! - [`vhost`]: the session's virtual host: which names and addresses are "this host", and its ports.
 //! - [`session`]: one WebSocket, its streams and their real sockets, flow control and quotas.
-//! - [`shared`]: what every session of a relay shares (config, policy, network, metrics, ports, lab).
+//! - [`shared`]: what every session of a relay shares (config, egress, metrics, ports, lab).
 //! - [`server`]: the HTTP side: static files with cross-origin isolation headers, the `/ws` upgrade with
 //!   its Origin check, `/healthz`, `/metrics`, session limits and graceful shutdown.
 //! - [`lab`]: the lab network, its own crate (`soket-lab`) re-exported here: servers for HTTP, FTP, SMTP,
@@ -24,6 +26,7 @@
 
 pub mod addr;
 pub mod config;
+pub mod egress;
 pub mod metrics;
 pub mod net;
 pub mod policy;

@@ -1,6 +1,7 @@
 //! The real network behind a trait: name resolution, TCP dials and UDP sends.
 //!
-//! Sessions reach the outside world only through [`Network`], after the policy agreed. Tests swap in a
+//! Sessions reach the outside world only through [`Network`], after the policy agreed: its methods take
+//! only what [`Egress`](crate::egress::Egress) allowed ([`Allowed`], [`AllowedName`]). Tests swap in a
 //! network that records what it was asked and dials or sends nothing, so that refusals of addresses beyond
 //! loopback are tested without sending a packet. What stays on the relay host (a session's own ports, the
 //! lab's servers) is not the outside world and does not go through it.
@@ -12,38 +13,40 @@ use std::pin::Pin;
 
 use tokio::net::{TcpStream, UdpSocket};
 
+use crate::egress::{Allowed, AllowedName};
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a session may ask of the world outside its own host.
 pub trait Network: Send + Sync + 'static {
-    /// The addresses of `name` (already checked against the allow list).
-    fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<Vec<IpAddr>>>;
+    /// The addresses of a name the allow list names.
+    fn resolve<'a>(&'a self, name: &'a AllowedName) -> BoxFuture<'a, io::Result<Vec<IpAddr>>>;
 
-    /// A TCP connection to `addr` (already checked against the policy).
-    fn connect<'a>(&'a self, addr: SocketAddr) -> BoxFuture<'a, io::Result<TcpStream>>;
+    /// A TCP connection to a destination the policy allows.
+    fn connect(&self, to: Allowed) -> BoxFuture<'_, io::Result<TcpStream>>;
 
-    /// Sends one datagram from the session's `socket` to `dest` (already checked against the policy),
-    /// without waiting: when the socket's buffer is full the datagram is dropped, as UDP may.
-    fn send_to(&self, socket: &UdpSocket, payload: &[u8], dest: SocketAddr) -> io::Result<()>;
+    /// Sends one datagram from the session's `socket` to a destination the policy allows, without
+    /// waiting: when the socket's buffer is full the datagram is dropped, as UDP may.
+    fn send_to(&self, socket: &UdpSocket, payload: &[u8], to: Allowed) -> io::Result<()>;
 }
 
 /// The host's resolver, TCP and UDP.
 pub struct SystemNetwork;
 
 impl Network for SystemNetwork {
-    fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
+    fn resolve<'a>(&'a self, name: &'a AllowedName) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
         Box::pin(async move {
-            let addrs = tokio::net::lookup_host((name, 0)).await?;
+            let addrs = tokio::net::lookup_host((name.as_str(), 0)).await?;
             Ok(addrs.map(|a| a.ip()).collect())
         })
     }
 
-    fn connect<'a>(&'a self, addr: SocketAddr) -> BoxFuture<'a, io::Result<TcpStream>> {
-        Box::pin(TcpStream::connect(addr))
+    fn connect(&self, to: Allowed) -> BoxFuture<'_, io::Result<TcpStream>> {
+        Box::pin(TcpStream::connect(to.addr()))
     }
 
-    fn send_to(&self, socket: &UdpSocket, payload: &[u8], dest: SocketAddr) -> io::Result<()> {
-        send_datagram(socket, payload, dest)
+    fn send_to(&self, socket: &UdpSocket, payload: &[u8], to: Allowed) -> io::Result<()> {
+        send_datagram(socket, payload, to.addr())
     }
 }
 

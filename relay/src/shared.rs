@@ -1,4 +1,4 @@
-//! What every session of one relay shares: its configuration, the egress policy and network, the metrics,
+//! What every session of one relay shares: its configuration, the egress (policy and network), the metrics,
 //! the real port range and the lab.
 //!
 //! Its own module so that the server (which makes it) and the sessions (which read it) both depend on it
@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::egress::Egress;
 use crate::lab::Lab;
 use crate::metrics::Metrics;
 use crate::net::Network;
@@ -16,9 +17,8 @@ use crate::Config;
 /// What every session of a relay shares. Read-only but for the metrics and the port cursor.
 pub struct Shared {
     pub config: Config,
-    pub policy: Policy,
-    pub network: Arc<dyn Network>,
-    pub metrics: Metrics,
+    pub egress: Egress,
+    pub metrics: Arc<Metrics>,
     pub real_ports: RealPorts,
     pub lab: Arc<Lab>,
 }
@@ -26,12 +26,13 @@ pub struct Shared {
 impl Shared {
     /// What the sessions of a relay with `config` share, reaching the outside world through `network`.
     pub fn new(config: Config, network: Arc<dyn Network>) -> Shared {
+        let metrics = Arc::new(Metrics::default());
+        let policy = Policy::new(config.allow.clone());
         Shared {
-            policy: Policy::new(config.allow.clone()),
+            egress: Egress::new(policy, network, metrics.clone(), config.connect_timeout),
             real_ports: RealPorts::new(config.bind_ip, config.port_range),
             lab: Arc::new(Lab::new(config.lab_idle_timeout, config.lab_local_clients)),
-            metrics: Metrics::default(),
-            network,
+            metrics,
             config,
         }
     }

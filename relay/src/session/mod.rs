@@ -13,8 +13,8 @@
 //! notices, and nothing a page sends makes the relay panic.
 
 mod credit;
-mod egress;
 mod out;
+mod reach;
 mod streams;
 mod tcp;
 mod udp;

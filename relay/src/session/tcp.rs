@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::AbortHandle;
 
-use super::egress::{dial, Target};
+use super::reach::{dial, Target};
 use super::write_queue::{Next, WriteQueue};
 use super::{
     protocol_error, unknown, unspecified, Buffered, Credit, End, Failure, Internal, Out, Session,
@@ -51,15 +51,12 @@ impl Session {
                 Some(Binding { real }) if self.is_listening(port) => Target::Own(real),
                 _ => return Err(Failure::errno(errno::ECONNREFUSED)),
             },
-            Destination::Addr(ip) => {
-                let dest = SocketAddr::new(ip, port);
-                self.check_policy(None, dest)?;
-                Target::Addr(dest)
-            }
-            Destination::Name(name) => {
-                self.check_name(&name, port)?;
-                Target::Name(name)
-            }
+            Destination::Addr(ip) => Target::Addr(
+                self.shared
+                    .egress
+                    .route(self.id, SocketAddr::new(ip, port))?,
+            ),
+            Destination::Name(name) => Target::Name(self.shared.egress.name(self.id, &name, port)?),
             Destination::Lab => match self.shared.lab.tcp_target(&self.lab, port) {
                 Some(real) => Target::Lab(real, self.lab.clone()),
                 None => return Err(Failure::errno(errno::ECONNREFUSED)),
@@ -69,8 +66,9 @@ impl Session {
             .then(|| SocketAddr::new(IpAddr::V4(lab::LAB_ADDR), port));
         let shared = self.shared.clone();
         let internal = self.internal_tx.clone();
+        let session = self.id;
         let task = self.tasks.spawn(async move {
-            let result = dial(&shared, target, port).await;
+            let result = dial(&shared, session, target, port).await;
             let _ = internal
                 .send(Internal::Connected {
                     stream,

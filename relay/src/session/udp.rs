@@ -11,10 +11,8 @@ use soket_protocol::{Down, StreamId, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::egress::resolve_allowed;
-use super::{
-    protocol_error, unknown, Buffered, End, Failure, Internal, Out, Session, Stream, MAX_DATAGRAM,
-};
+use super::{protocol_error, unknown, Buffered, End, Failure, Out, Session, Stream, MAX_DATAGRAM};
+use crate::egress::Allowed;
 use crate::lab;
 use crate::net;
 use crate::ratelimit::RateLimit;
@@ -45,61 +43,56 @@ impl Session {
                 .await;
         }
         // The session's own ports and the lab's are on the relay host; everything else is the outside
-        // world, reached through the network.
-        let (dest, outside) = match self.host.destination(host) {
+        // world, reached through the egress.
+        let to = match self.host.destination(host) {
             // A datagram to a port nobody bound vanishes, as on Linux.
             Destination::OwnHost { .. } => match self.host.binding(Transport::Udp, port) {
-                Some(binding) => (binding.real, false),
+                Some(binding) => Hop::Host(binding.real),
                 None => return Ok(()),
             },
             Destination::Lab => {
                 let service = lab::Service::from_port(port);
                 match service.and_then(|s| self.shared.lab.udp_addr(s)) {
-                    Some(real) => (real, false),
+                    Some(real) => Hop::Host(real),
                     None => return Ok(()),
                 }
             }
             Destination::Addr(ip) => {
-                let dest = SocketAddr::new(ip, port);
-                if let Err(failure) = self.check_policy(None, dest) {
-                    return self.answer(stream, Err(failure)).await;
+                match self.shared.egress.route(self.id, SocketAddr::new(ip, port)) {
+                    Ok(to) => Hop::Outside(to),
+                    Err(refusal) => return self.answer(stream, Err(refusal)).await,
                 }
-                (dest, true)
             }
             Destination::Name(name) => {
-                if let Err(refusal) = self.check_name(&name, port) {
-                    return self.answer(stream, Err(refusal)).await;
-                }
-                let Ok(permit) = self.resolutions.clone().try_acquire_owned() else {
-                    return self
-                        .answer(stream, Err(Failure::errno(errno::ENOBUFS)))
-                        .await;
+                let name = match self.shared.egress.name(self.id, &name, port) {
+                    Ok(name) => name,
+                    Err(refusal) => return self.answer(stream, Err(refusal)).await,
                 };
                 let shared = self.shared.clone();
-                let internal = self.internal_tx.clone();
-                self.tasks.spawn(async move {
-                    let _permit = permit;
-                    let result = match resolve_allowed(&shared, &name, port).await {
-                        Ok(dest) => shared
-                            .network
-                            .send_to(&socket, &payload, dest)
+                let session = self.id;
+                let started = self.spawn_resolution(async move {
+                    let egress = &shared.egress;
+                    let sent = match egress.route_name(session, &name, port).await {
+                        Ok(to) => egress
+                            .send_to(&socket, &payload, to)
                             .map_err(|e| Failure::io(&e)),
                         Err(failure) => Err(failure),
                     };
-                    if let Err(failure) = result {
-                        let _ = internal
-                            .send(Internal::Reply(Down::failed(stream, failure)))
-                            .await;
-                    }
+                    sent.err().map(|failure| Down::failed(stream, failure))
                 });
-                return Ok(());
+                return match started {
+                    true => Ok(()),
+                    false => {
+                        self.answer(stream, Err(Failure::errno(errno::ENOBUFS)))
+                            .await
+                    }
+                };
             }
         };
         self.rate.take(payload.len()).await;
-        let _ = if outside {
-            self.shared.network.send_to(&socket, &payload, dest)
-        } else {
-            net::send_datagram(&socket, &payload, dest)
+        let _ = match to {
+            Hop::Host(real) => net::send_datagram(&socket, &payload, real),
+            Hop::Outside(to) => self.shared.egress.send_to(&socket, &payload, to),
         };
         self.shared
             .metrics
@@ -107,6 +100,13 @@ impl Session {
             .fetch_add(payload.len() as u64, Relaxed);
         Ok(())
     }
+}
+
+/// Where a datagram goes: a real port on the relay host (the session's own or the lab's), or the outside
+/// world.
+enum Hop {
+    Host(SocketAddr),
+    Outside(Allowed),
 }
 
 /// Receives datagrams on a UDP stream's socket and sends them to the page.

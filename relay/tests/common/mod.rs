@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
+use soket_relay::egress::{Allowed, AllowedName};
 use soket_relay::net::{BoxFuture, Network, SystemNetwork};
 use soket_relay::{Config, Relay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -221,7 +222,8 @@ impl RecordingNetwork {
 }
 
 impl Network for RecordingNetwork {
-    fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
+    fn resolve<'a>(&'a self, name: &'a AllowedName) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
+        let name = name.as_str();
         self.asked
             .lock()
             .unwrap()
@@ -236,8 +238,8 @@ impl Network for RecordingNetwork {
         })
     }
 
-    fn connect<'a>(&'a self, addr: SocketAddr) -> BoxFuture<'a, io::Result<tokio::net::TcpStream>> {
-        self.asked.lock().unwrap().push(Asked::Connect(addr));
+    fn connect(&self, to: Allowed) -> BoxFuture<'_, io::Result<tokio::net::TcpStream>> {
+        self.asked.lock().unwrap().push(Asked::Connect(to.addr()));
         Box::pin(async { Err(io::Error::from_raw_os_error(111)) })
     }
 
@@ -245,9 +247,9 @@ impl Network for RecordingNetwork {
         &self,
         _socket: &tokio::net::UdpSocket,
         payload: &[u8],
-        dest: SocketAddr,
+        to: Allowed,
     ) -> io::Result<()> {
-        let datagram = Asked::SendTo(dest, payload.to_vec());
+        let datagram = Asked::SendTo(to.addr(), payload.to_vec());
         self.asked.lock().unwrap().push(datagram);
         Ok(())
     }
@@ -260,27 +262,27 @@ pub struct FixedNames {
 }
 
 impl Network for FixedNames {
-    fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
+    fn resolve<'a>(&'a self, name: &'a AllowedName) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
         let found: Vec<IpAddr> = self
             .names
             .iter()
-            .filter(|(n, _)| n == name)
+            .filter(|(n, _)| n == name.as_str())
             .map(|(_, ip)| *ip)
             .collect();
         Box::pin(async move { Ok(found) })
     }
 
-    fn connect<'a>(&'a self, addr: SocketAddr) -> BoxFuture<'a, io::Result<tokio::net::TcpStream>> {
-        SystemNetwork.connect(addr)
+    fn connect(&self, to: Allowed) -> BoxFuture<'_, io::Result<tokio::net::TcpStream>> {
+        SystemNetwork.connect(to)
     }
 
     fn send_to(
         &self,
         socket: &tokio::net::UdpSocket,
         payload: &[u8],
-        dest: SocketAddr,
+        to: Allowed,
     ) -> io::Result<()> {
-        SystemNetwork.send_to(socket, payload, dest)
+        SystemNetwork.send_to(socket, payload, to)
     }
 }
 
