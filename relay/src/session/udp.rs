@@ -69,16 +69,20 @@ impl Session {
                     Err(refusal) => return self.answer(stream, Err(refusal)).await,
                 };
                 let shared = self.shared.clone();
+                let rate = self.rate.clone();
                 let session = self.id;
                 let started = self.spawn_resolution(async move {
                     let egress = &shared.egress;
-                    let sent = match egress.route_name(session, &name, port).await {
-                        Ok(to) => egress
-                            .send_to(&socket, &payload, to)
-                            .map_err(|e| Failure::io(&e)),
-                        Err(failure) => Err(failure),
+                    let to = match egress.route_name(session, &name, port).await {
+                        Ok(to) => to,
+                        Err(failure) => return Some(Down::failed(stream, failure)),
                     };
-                    sent.err().map(|failure| Down::failed(stream, failure))
+                    // The same budget and count as a datagram to an address.
+                    rate.take(payload.len()).await;
+                    let sent = egress.send_to(&socket, &payload, to);
+                    let len = payload.len() as u64;
+                    shared.metrics.bytes_up.fetch_add(len, Relaxed);
+                    sent.err().map(|e| Down::failed(stream, Failure::io(&e)))
                 });
                 return match started {
                     true => Ok(()),
