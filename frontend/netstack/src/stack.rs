@@ -536,6 +536,12 @@ impl Stack {
         }
     }
 
+    /// The peer the relay reported for `fd`, whatever became of the connection since: for a driver that
+    /// reports it with the connection (Python asks [`Stack::peer_addr`], which follows the state).
+    pub fn peer(&self, fd: Fd) -> Option<SocketAddr> {
+        self.sockets.get(&fd).and_then(|socket| socket.peer)
+    }
+
     /// `getsockopt(SOL_SOCKET, SO_ERROR)`: the pending error, cleared.
     pub fn take_error(&mut self, fd: Fd) -> Result<i32, Error> {
         let socket = self.get(fd)?;
