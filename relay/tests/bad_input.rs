@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use soket_client::{Client, Error, Goodbye};
+use soket_client::{Client, Error, Failure, Goodbye};
 use soket_protocol::{errno, Down, GoodbyeCode, StreamId, Up, MAX_FRAME, MAX_PAYLOAD};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
@@ -338,7 +338,14 @@ async fn data_after_shutdown() {
     let bad = bench.session().await;
     let mut conn = bench.connect_echo(&bad).await;
     conn.shutdown().await.expect("shutdown");
-    conn.write_all(b"one more thing").await.expect("send");
+    // The page's stack refuses the write itself, as Linux does; the bad frame has to be sent raw.
+    let (errno, message) = errno_of("a write after shutdown", conn.write_all(b"x").await);
+    assert_eq!(errno, errno::EPIPE, "{message}");
+    let data = Up::Data {
+        stream: conn.stream,
+        payload: Bytes::from_static(b"one more thing"),
+    };
+    bad.raw(data.encode()).await.expect("send");
     bench
         .ends_for(
             &bad,
@@ -350,7 +357,7 @@ async fn data_after_shutdown() {
 /// The errno of a failed call, or a panic naming what happened instead.
 fn errno_of<T>(what: &str, result: Result<T, Error>) -> (i32, String) {
     match result {
-        Err(Error::Errno { errno, message }) => (errno, message),
+        Err(Error::Errno(Failure { errno, message })) => (errno, message),
         Err(other) => panic!("{what}: expected an errno, got {other:?}"),
         Ok(_) => panic!("{what}: expected an errno, it succeeded"),
     }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::*;
-use soket_client::Error;
+use soket_client::{Error, Failure};
 use soket_protocol::errno;
 use soket_relay::lab::{Service, LAB_ADDR};
 
@@ -25,7 +25,7 @@ async fn every_lab_name_resolves_to_the_lab_address_and_nothing_else_under_lab_d
         vec![IpAddr::V4(LAB_ADDR)]
     );
     match client.resolve("other.lab").await {
-        Err(Error::Errno { errno: e, .. }) => assert_eq!(e, errno::EAI_NONAME),
+        Err(Error::Errno(Failure { errno: e, .. })) => assert_eq!(e, errno::EAI_NONAME),
         other => panic!("other.lab resolved: {other:?}"),
     }
 }
@@ -50,7 +50,7 @@ async fn a_lab_port_without_a_service_is_refused() {
     let relay = start(&[]).await;
     let client = session(&relay).await;
     match client.connect_tcp("lab", 8080).await {
-        Err(Error::Errno { errno: e, .. }) => assert_eq!(e, errno::ECONNREFUSED),
+        Err(Error::Errno(Failure { errno: e, .. })) => assert_eq!(e, errno::ECONNREFUSED),
         other => panic!("lab:8080 connected: {:?}", other.map(|c| c.peer)),
     }
 }
@@ -63,7 +63,7 @@ async fn the_lab_is_not_subject_to_the_allow_list_and_opens_no_door_to_the_host(
     client.connect_tcp("www.lab", 7).await.expect("lab:7");
     let real_echo = relay.relay.lab().tcp_addr(Service::Echo).expect("started");
     match client.connect_tcp("127.0.0.1", real_echo.port()).await {
-        Err(Error::Errno { errno: e, .. }) => assert_eq!(e, errno::ECONNREFUSED),
+        Err(Error::Errno(Failure { errno: e, .. })) => assert_eq!(e, errno::ECONNREFUSED),
         other => panic!(
             "the lab's real port was reachable as localhost: {:?}",
             other.map(|c| c.peer)

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use soket_client::Error;
+use soket_client::{Error, Failure};
 use soket_protocol::errno;
 
 /// The errno and message of a failed call, or a panic naming what happened instead.
 fn errno_of<T: std::fmt::Debug>(what: &str, result: Result<T, Error>) -> (i32, String) {
     match result {
-        Err(Error::Errno { errno, message }) => (errno, message),
+        Err(Error::Errno(Failure { errno, message })) => (errno, message),
         other => panic!("{what}: expected an errno, got {other:?}"),
     }
 }

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use soket_client::Error;
+use soket_client::{Error, Failure};
 use soket_protocol::errno;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -211,7 +211,7 @@ async fn resets_are_seen_as_resets_both_ways() {
         .expect("connect 1");
     conn.write_all(b"hello").await.expect("hello");
     match conn.read().await {
-        Err(Error::Errno { errno, .. }) => assert_eq!(errno, errno::ECONNRESET),
+        Err(Error::Errno(Failure { errno, .. })) => assert_eq!(errno, errno::ECONNRESET),
         other => panic!("expected ECONNRESET, got {other:?}"),
     }
     conn.close().await.expect("close");
@@ -244,7 +244,7 @@ async fn a_closed_port_refuses_the_connection() {
         ("localhost", 12345),
     ] {
         match client.connect_tcp(host, port).await {
-            Err(Error::Errno { errno, message }) => {
+            Err(Error::Errno(Failure { errno, message })) => {
                 assert_eq!(errno, errno::ECONNREFUSED, "{host}:{port}");
                 assert_eq!(message, "Connection refused");
             }
