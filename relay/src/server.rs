@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
+use futures_util::StreamExt;
 use soket_protocol::{MAX_FRAME, SUBPROTOCOL};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -171,7 +172,8 @@ async fn upgrade(State(relay): State<Relay>, headers: HeaderMap, ws: WebSocketUp
             shared.metrics.sessions_active.fetch_add(1, Relaxed);
             shared.metrics.sessions_total.fetch_add(1, Relaxed);
             tracing::info!(session = id, "session starts");
-            session::run(socket, shared.clone(), id, relay.shutdown.clone()).await;
+            let (sink, frames) = socket.split();
+            session::run(sink, frames, shared.clone(), id, relay.shutdown.clone()).await;
             shared.metrics.sessions_active.fetch_sub(1, Relaxed);
         })
 }

@@ -17,6 +17,8 @@ mod out;
 mod reach;
 mod streams;
 mod tcp;
+#[cfg(test)]
+mod tests;
 mod udp;
 mod write_queue;
 
@@ -25,9 +27,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::Message;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{Sink, StreamExt};
 use soket_protocol::errno::{self, describe};
 use soket_protocol::{Down, GoodbyeCode, StreamId, Transport, Up};
 use tokio::net::TcpStream;
@@ -122,9 +124,18 @@ struct Session {
     resolutions: Arc<Semaphore>,
 }
 
-/// Serves one WebSocket until the page leaves, breaks the protocol, idles out or the relay shuts down.
-pub async fn run(ws: WebSocket, shared: Arc<Shared>, id: u64, shutdown: CancellationToken) {
-    let (sink, mut frames) = ws.split();
+/// Serves one WebSocket, given as its two halves, until the page leaves, breaks the protocol, idles out or
+/// the relay shuts down. The halves are generic so that a unit test can drive a session over channels.
+pub async fn run<S, F>(
+    sink: S,
+    mut frames: F,
+    shared: Arc<Shared>,
+    id: u64,
+    shutdown: CancellationToken,
+) where
+    S: Sink<Message, Error: Send> + Unpin + Send + 'static,
+    F: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
     let out_budget = Arc::new(Semaphore::new(OUT_BUDGET));
     let writer = tokio::spawn(write_frames(sink, out_rx, shared.clone()));
@@ -181,7 +192,7 @@ pub async fn run(ws: WebSocket, shared: Arc<Shared>, id: u64, shutdown: Cancella
 impl Session {
     async fn serve(
         &mut self,
-        frames: &mut futures_util::stream::SplitStream<WebSocket>,
+        frames: &mut (impl futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin),
         internal: &mut mpsc::Receiver<Internal>,
         shutdown: &CancellationToken,
     ) -> End {

@@ -3,9 +3,9 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
-use futures_util::SinkExt;
+use futures_util::{Sink, SinkExt};
 use soket_protocol::{Down, GoodbyeCode};
 use tokio::sync::{mpsc, Semaphore};
 
@@ -81,7 +81,7 @@ impl Drop for Buffered {
 /// Drains `out` into the WebSocket. Frames are fed without a flush while more are queued, so a burst
 /// leaves in few writes.
 pub(super) async fn write_frames(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut sink: impl Sink<Message> + Unpin,
     mut out: mpsc::Receiver<Out>,
     shared: Arc<Shared>,
 ) {
