@@ -41,14 +41,13 @@ use tokio_util::sync::CancellationToken;
 use crate::lab::LabState;
 use crate::ratelimit::RateLimit;
 use crate::shared::Shared;
-use crate::vhost::{Binding, VirtualHost};
+use crate::vhost::VirtualHost;
 use soket_protocol::Failure;
 
 use credit::Credit;
 use out::{write_frames, Buffered, Out};
 use streams::{Stream, Streams};
 use tcp::Conn;
-use udp::receive_datagrams;
 
 /// Frames waiting for the WebSocket writer. Small: the bytes they hold are bounded by `OUT_BUDGET` anyway.
 const OUT_QUEUE: usize = 64;
@@ -438,44 +437,8 @@ impl Session {
         };
         let local = SocketAddr::new(ip, port);
         match transport {
-            Transport::Tcp => {
-                let socket = self
-                    .shared
-                    .real_ports
-                    .bind_tcp()
-                    .map_err(|e| Failure::io(&e))?;
-                let real = socket.local_addr().map_err(|e| Failure::io(&e))?;
-                self.host.claim(transport, port, Binding { real });
-                self.streams.open(
-                    stream,
-                    Stream::Bound {
-                        socket,
-                        port,
-                        local,
-                    },
-                );
-            }
-            Transport::Udp => {
-                let socket = Arc::new(
-                    self.shared
-                        .real_ports
-                        .bind_udp()
-                        .map_err(|e| Failure::io(&e))?,
-                );
-                let real = socket.local_addr().map_err(|e| Failure::io(&e))?;
-                self.host.claim(transport, port, Binding { real });
-                let task = self.tasks.spawn(receive_datagrams(
-                    stream,
-                    socket.clone(),
-                    self.host.udp_name_table(),
-                    self.out.clone(),
-                    self.out_budget.clone(),
-                    self.rate.clone(),
-                    self.shared.clone(),
-                ));
-                self.streams
-                    .open(stream, Stream::Udp { port, socket, task });
-            }
+            Transport::Tcp => self.bind_tcp(stream, port, local)?,
+            Transport::Udp => self.bind_udp(stream, port)?,
         }
         Ok(Down::Bound { stream, local })
     }

@@ -81,6 +81,31 @@ impl Session {
         Ok(())
     }
 
+    /// Binds a real TCP socket for the session's `port` (shown as `local`).
+    pub(super) fn bind_tcp(
+        &mut self,
+        stream: StreamId,
+        port: u16,
+        local: SocketAddr,
+    ) -> Result<(), Failure> {
+        let socket = self
+            .shared
+            .real_ports
+            .bind_tcp()
+            .map_err(|e| Failure::io(&e))?;
+        let real = socket.local_addr().map_err(|e| Failure::io(&e))?;
+        self.host.claim(Transport::Tcp, port, Binding { real });
+        self.streams.open(
+            stream,
+            Stream::Bound {
+                socket,
+                port,
+                local,
+            },
+        );
+        Ok(())
+    }
+
     pub(super) fn is_listening(&self, port: u16) -> bool {
         self.streams
             .values()

@@ -17,9 +17,33 @@ use crate::lab;
 use crate::net;
 use crate::ratelimit::RateLimit;
 use crate::shared::Shared;
-use crate::vhost::Destination;
+use crate::vhost::{Binding, Destination};
 
 impl Session {
+    /// Binds a real UDP socket for the session's `port` and starts receiving on it.
+    pub(super) fn bind_udp(&mut self, stream: StreamId, port: u16) -> Result<(), Failure> {
+        let socket = Arc::new(
+            self.shared
+                .real_ports
+                .bind_udp()
+                .map_err(|e| Failure::io(&e))?,
+        );
+        let real = socket.local_addr().map_err(|e| Failure::io(&e))?;
+        self.host.claim(Transport::Udp, port, Binding { real });
+        let task = self.tasks.spawn(receive_datagrams(
+            stream,
+            socket.clone(),
+            self.host.udp_name_table(),
+            self.out.clone(),
+            self.out_budget.clone(),
+            self.rate.clone(),
+            self.shared.clone(),
+        ));
+        self.streams
+            .open(stream, Stream::Udp { port, socket, task });
+        Ok(())
+    }
+
     pub(super) async fn send_to(
         &mut self,
         stream: StreamId,
@@ -114,7 +138,7 @@ enum Hop {
 }
 
 /// Receives datagrams on a UDP stream's socket and sends them to the page.
-pub(super) async fn receive_datagrams(
+async fn receive_datagrams(
     stream: StreamId,
     socket: Arc<UdpSocket>,
     names: Arc<Mutex<HashMap<SocketAddr, u16>>>,
