@@ -351,6 +351,19 @@ async fn udp_to_allowed_destinations_goes_through_the_network_and_is_not_sent() 
     expected.push(Asked::SendTo(beyond, b"beyond".to_vec()));
     assert_eq!(wait_for(4).await, expected);
     assert_eq!(network.dials(), vec![], "nothing was dialled");
+
+    // Every datagram counts as bytes up, the one sent to a name too (its lookup runs in a task: wait).
+    let sent = ["to an address", "to a name", "beyond"]
+        .map(str::len)
+        .iter()
+        .sum::<usize>() as i64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut counted = metric(relay.addr, "soket_bytes_up_total").await;
+    while counted < sent && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        counted = metric(relay.addr, "soket_bytes_up_total").await;
+    }
+    assert_eq!(counted, sent, "bytes up");
     relay.shutdown().await.expect("shutdown");
 }
 
