@@ -238,6 +238,13 @@ impl Session {
             .await
     }
 
+    /// Answers `stream`'s operation with `failure` and keeps the stream as closed, so that the page's
+    /// `Close` of it is well-formed.
+    async fn fail(&mut self, stream: StreamId, failure: Failure) -> Result<(), End> {
+        self.streams.set_closed(stream);
+        self.answer(stream, Err(failure)).await
+    }
+
     async fn handle_frame(&mut self, frame: Bytes) -> Result<(), End> {
         let up = Up::decode(&frame).map_err(|e| protocol_error(format!("malformed frame: {e}")))?;
         match up {
@@ -249,10 +256,7 @@ impl Session {
                     .and_then(|()| self.connect(stream, &host, port))
                 {
                     Ok(()) => Ok(()),
-                    Err(failure) => {
-                        self.streams.refuse(stream);
-                        self.answer(stream, Err(failure)).await
-                    }
+                    Err(failure) => self.fail(stream, failure).await,
                 }
             }
             Up::Bind {
@@ -262,14 +266,14 @@ impl Session {
                 port,
             } => {
                 self.new_id(stream)?;
-                let result = self
+                match self
                     .streams
                     .room()
-                    .and_then(|()| self.bind(stream, transport, &host, port));
-                if result.is_err() {
-                    self.streams.refuse(stream);
+                    .and_then(|()| self.bind(stream, transport, &host, port))
+                {
+                    Ok(bound) => self.send(bound).await,
+                    Err(failure) => self.fail(stream, failure).await,
                 }
-                self.answer(stream, result).await
             }
             Up::Listen { stream, backlog } => {
                 let result = self.listen(stream, backlog)?;
@@ -337,10 +341,7 @@ impl Session {
                         )
                         .await
                     }
-                    Err(failure) => {
-                        self.streams.set_closed(stream);
-                        self.answer(stream, Err(failure)).await
-                    }
+                    Err(failure) => self.fail(stream, failure).await,
                 }
             }
             Internal::Incoming {

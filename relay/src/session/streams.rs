@@ -116,12 +116,8 @@ impl Streams {
         );
     }
 
-    /// Keeps a fresh id whose operation failed, as closed, so that the page's `Close` of it is well-formed.
-    pub(super) fn refuse(&mut self, id: StreamId) {
-        self.set_closed(id);
-    }
-
-    /// Marks a stream closed by the relay (uncounting it); its id lives until the page's `Close`.
+    /// Marks a stream closed by the relay (uncounting it), or keeps a fresh id whose operation failed as
+    /// closed; either way its id lives until the page's `Close`.
     pub(super) fn set_closed(&mut self, id: StreamId) {
         self.entries.insert(
             id,
@@ -239,7 +235,7 @@ mod tests {
         let mut streams = Streams::new(&shared);
         streams.open(StreamId(1), udp());
         assert!(streams.room().is_ok());
-        streams.refuse(StreamId(2));
+        streams.set_closed(StreamId(2));
         assert_eq!(active(&shared), (1, 1));
         assert!(
             streams.is_full(),
