@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use soket_netstack::stack::Error as StackError;
 use soket_netstack::Stack;
 use soket_protocol::Down;
 use tokio::net::TcpStream;
@@ -21,7 +20,7 @@ use tokio::sync::{watch, Notify};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::{Error, Goodbye};
+use crate::{Error, Goodbye, StackError};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

@@ -27,6 +27,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use soket_netstack::Error as StackError;
 use soket_netstack::Stack;
 use soket_protocol::errno::EAGAIN;
 use soket_protocol::{Down, GoodbyeCode, StreamId, SUBPROTOCOL};
@@ -57,11 +58,11 @@ pub enum Error {
 }
 
 impl Error {
-    fn from_stack(error: soket_netstack::Error) -> Error {
+    fn from_stack(error: StackError) -> Error {
         match error {
-            soket_netstack::Error::Errno(failure) => Error::Errno(failure),
+            StackError::Errno(failure) => Error::Errno(failure),
             // Only calls that never wait are mapped this way; were one to say so, it is EAGAIN.
-            soket_netstack::Error::WouldBlock => Error::Errno(Failure::errno(EAGAIN)),
+            StackError::WouldBlock => Error::Errno(Failure::errno(EAGAIN)),
         }
     }
 }
@@ -205,7 +206,7 @@ impl Client {
             .wait(|stack| {
                 stack
                     .take_resolution(request)
-                    .unwrap_or(Err(soket_netstack::Error::WouldBlock))
+                    .unwrap_or(Err(StackError::WouldBlock))
             })
             .await
     }
@@ -220,7 +221,7 @@ impl Client {
             .wait(|stack| {
                 stack
                     .take_round_trip(request)
-                    .unwrap_or(Err(soket_netstack::Error::WouldBlock))
+                    .unwrap_or(Err(StackError::WouldBlock))
             })
             .await
     }

@@ -8,10 +8,10 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use soket_netstack::Fd;
-use soket_protocol::{StreamId, MAX_PAYLOAD};
+use soket_netstack::{Fd, Stack};
+use soket_protocol::{StreamId, Transport, MAX_PAYLOAD};
 
-use crate::{Client, Error};
+use crate::{Client, Error, StackError};
 
 /// The most a datagram read takes (a UDP payload is at most 65,507 bytes over IPv4).
 const MAX_DATAGRAM: usize = 65_535;
@@ -26,18 +26,62 @@ struct Owned {
 }
 
 impl Owned {
+    /// A call on this socket that does not wait.
+    fn with<T>(
+        &self,
+        call: impl FnOnce(&mut Stack, Fd) -> Result<T, StackError>,
+    ) -> Result<T, Error> {
+        let fd = self.fd;
+        self.client
+            .shared()
+            .with(|stack| call(stack, fd))
+            .map_err(Error::from_stack)
+    }
+
+    /// A call on this socket, waited for while the stack says it would block.
+    async fn wait<T>(
+        &self,
+        mut attempt: impl FnMut(&mut Stack, Fd) -> Result<T, StackError>,
+    ) -> Result<T, Error> {
+        let fd = self.fd;
+        self.client.shared().wait(|stack| attempt(stack, fd)).await
+    }
+
+    /// An operation the relay answers (`bind`, `listen`, `connect`): started once, then waited for.
+    async fn relay_op(
+        &self,
+        start: impl FnOnce(&mut Stack, Fd) -> Result<(), StackError>,
+    ) -> Result<(), Error> {
+        let mut start = Some(start);
+        self.wait(|stack, fd| {
+            if let Some(start) = start.take() {
+                start(stack, fd)?;
+            }
+            stack
+                .take_pending(fd)
+                .unwrap_or(Err(StackError::WouldBlock))
+        })
+        .await
+    }
+
+    /// The stream and the session-side address, once the relay has answered.
+    fn addrs(&self) -> Result<(StreamId, SocketAddr), Error> {
+        let (stream, local) =
+            self.with(|stack, fd| Ok((stack.stream(fd), stack.local_addr(fd)?)))?;
+        let stream =
+            stream.ok_or_else(|| Error::Unexpected(format!("{:?} has no stream", self.fd)))?;
+        Ok((stream, local))
+    }
+
     /// Closes the socket now (`reset`: with `SO_LINGER` 0). Fails only if the session is over, when
     /// nothing could tell the relay.
     fn close(self, reset: bool) -> Result<(), Error> {
-        let shared = self.client.shared();
         if reset {
-            shared.with(|stack| stack.reset(self.fd));
+            self.client.shared().with(|stack| stack.reset(self.fd));
         }
-        // Dropping `self` closes it (a reset socket is gone already, so that does nothing).
-        let closing = shared.closing();
-        drop(self);
-        match closing {
+        match self.client.shared().closing() {
             Some(why) => Err(Error::SessionEnded(why)),
+            // Dropping `self` closes it (a reset socket is gone already: that does nothing).
             None => Ok(()),
         }
     }
@@ -52,7 +96,7 @@ impl Drop for Owned {
 
 impl Client {
     /// A new socket of the stack, owned by the handle made of it.
-    fn socket(&self, transport: soket_protocol::Transport) -> Owned {
+    fn socket(&self, transport: Transport) -> Owned {
         // Programs are the browser's notion; here every socket belongs to program 0.
         let fd = self.shared().with(|stack| stack.socket(0, transport));
         Owned {
@@ -63,25 +107,14 @@ impl Client {
 
     /// Opens a TCP connection through the relay.
     pub async fn connect_tcp(&self, host: &str, port: u16) -> Result<TcpConn, Error> {
-        let socket = self.socket(soket_protocol::Transport::Tcp);
-        let fd = socket.fd;
-        let mut started = false;
-        let (stream, local, peer) = self
-            .shared()
-            .wait(|stack| {
-                if !std::mem::replace(&mut started, true) {
-                    stack.connect(fd, host, port)?;
-                }
-                stack.take_pending(fd).unwrap_or(Err(would_block()))?;
-                // Read at once: the connection may end before the caller looks.
-                Ok((stack.stream(fd), stack.local_addr(fd)?, stack.peer(fd)))
-            })
+        let socket = self.socket(Transport::Tcp);
+        socket
+            .relay_op(|stack, fd| stack.connect(fd, host, port))
             .await?;
-        let (Some(stream), Some(peer)) = (stream, peer) else {
-            return Err(Error::Unexpected(format!(
-                "{host}:{port}: connected without a stream"
-            )));
-        };
+        // What the relay reported, even if the connection ended since (a daytime server's does at once).
+        let (stream, local) = socket.addrs()?;
+        let peer = socket.with(|stack, fd| Ok(stack.peer(fd)))?;
+        let peer = peer.ok_or_else(|| Error::Unexpected(format!("{host}:{port}: no peer")))?;
         Ok(TcpConn {
             socket,
             stream,
@@ -92,30 +125,21 @@ impl Client {
 
     /// Binds a TCP socket and listens on it (`port` 0: any).
     pub async fn listen(&self, host: &str, port: u16, backlog: u32) -> Result<TcpListener, Error> {
-        let socket = self.socket(soket_protocol::Transport::Tcp);
-        let fd = socket.fd;
-        self.bind(fd, host, port).await?;
-        let mut started = false;
-        let (stream, local, public) = self
-            .shared()
-            .wait(|stack| {
-                if !std::mem::replace(&mut started, true) {
-                    stack.listen(fd, backlog)?;
-                }
-                stack.take_pending(fd).unwrap_or(Err(would_block()))?;
-                let public = stack
-                    .listeners()
-                    .into_iter()
-                    .find(|listener| listener.0 == fd)
-                    .map(|listener| listener.3);
-                Ok((stack.stream(fd), stack.local_addr(fd)?, public))
-            })
+        let socket = self.socket(Transport::Tcp);
+        socket
+            .relay_op(|stack, fd| stack.bind(fd, host, port))
             .await?;
-        let (Some(stream), Some(public)) = (stream, public) else {
-            return Err(Error::Unexpected(format!(
-                "{host}:{port}: listening without a stream"
-            )));
-        };
+        socket
+            .relay_op(|stack, fd| stack.listen(fd, backlog))
+            .await?;
+        let (stream, local) = socket.addrs()?;
+        let public = socket.with(|stack, fd| {
+            let mut listeners = stack.listeners().into_iter();
+            Ok(listeners.find(|listener| listener.0 == fd).map(|l| l.3))
+        })?;
+        // The relay may have closed the listener meanwhile: it is no longer listening.
+        let public =
+            public.ok_or_else(|| Error::Unexpected(format!("{host}:{port}: not listening")))?;
         Ok(TcpListener {
             socket,
             stream,
@@ -126,41 +150,17 @@ impl Client {
 
     /// Binds a UDP socket (`port` 0: any).
     pub async fn bind_udp(&self, host: &str, port: u16) -> Result<UdpSocket, Error> {
-        let socket = self.socket(soket_protocol::Transport::Udp);
-        let fd = socket.fd;
-        self.bind(fd, host, port).await?;
-        let (stream, local) = self
-            .shared()
-            .with(|stack| Ok((stack.stream(fd), stack.local_addr(fd)?)))
-            .map_err(Error::from_stack)?;
-        let Some(stream) = stream else {
-            return Err(Error::Unexpected(format!(
-                "{host}:{port}: bound without a stream"
-            )));
-        };
+        let socket = self.socket(Transport::Udp);
+        socket
+            .relay_op(|stack, fd| stack.bind(fd, host, port))
+            .await?;
+        let (stream, local) = socket.addrs()?;
         Ok(UdpSocket {
             socket,
             stream,
             local,
         })
     }
-
-    /// `bind()`, waited for.
-    async fn bind(&self, fd: Fd, host: &str, port: u16) -> Result<(), Error> {
-        let mut started = false;
-        self.shared()
-            .wait(|stack| {
-                if !std::mem::replace(&mut started, true) {
-                    stack.bind(fd, host, port)?;
-                }
-                stack.take_pending(fd).unwrap_or(Err(would_block()))
-            })
-            .await
-    }
-}
-
-fn would_block() -> soket_netstack::Error {
-    soket_netstack::Error::WouldBlock
 }
 
 /// A connected TCP stream.
@@ -180,9 +180,9 @@ impl TcpConn {
 
     /// Up to `max` bytes, waiting for some; empty at end of stream.
     async fn recv(&mut self, max: usize) -> Result<Bytes, Error> {
-        let fd = self.socket.fd;
-        let shared = self.socket.client.shared();
-        shared.wait(|stack| stack.recv(fd, max, false)).await
+        self.socket
+            .wait(|stack, fd| stack.recv(fd, max, false))
+            .await
     }
 
     /// Exactly `n` bytes, or an error if the stream ends first.
@@ -212,23 +212,19 @@ impl TcpConn {
 
     /// Sends all of `data`, waiting for credit as the relay grants it.
     pub async fn write_all(&mut self, data: &[u8]) -> Result<(), Error> {
-        let fd = self.socket.fd;
-        let shared = self.socket.client.shared();
         let mut sent = 0;
         while sent < data.len() {
-            sent += shared.wait(|stack| stack.send(fd, &data[sent..])).await?;
+            sent += self
+                .socket
+                .wait(|stack, fd| stack.send(fd, &data[sent..]))
+                .await?;
         }
         Ok(())
     }
 
     /// `shutdown(SHUT_WR)`: the peer reads the end of the stream after what was written.
     pub async fn shutdown(&mut self) -> Result<(), Error> {
-        let fd = self.socket.fd;
-        self.socket
-            .client
-            .shared()
-            .with(|stack| stack.shutdown(fd, SHUT_WR))
-            .map_err(Error::from_stack)
+        self.socket.with(|stack, fd| stack.shutdown(fd, SHUT_WR))
     }
 
     /// Closes the stream (FIN after what was written; a reset if bytes were left unread, as Linux does).
@@ -255,25 +251,13 @@ pub struct TcpListener {
 impl TcpListener {
     /// The next connection; grants the relay room for one more.
     pub async fn accept(&mut self) -> Result<TcpConn, Error> {
-        let fd = self.socket.fd;
-        let client = &self.socket.client;
-        // Owned as soon as the stack hands it out (no await between), so that it is closed on any path.
-        let (conn, peer, stream, local) = client
-            .shared()
-            .wait(|stack| {
-                let (conn, peer) = stack.accept(fd)?;
-                Ok((conn, peer, stack.stream(conn), stack.local_addr(conn)))
-            })
-            .await?;
+        let (fd, peer) = self.socket.wait(|stack, fd| stack.accept(fd)).await?;
+        // Owned at once (no await between), so that it is closed on every path.
         let socket = Owned {
-            client: client.clone(),
-            fd: conn,
+            client: self.socket.client.clone(),
+            fd,
         };
-        let (Some(stream), Ok(local)) = (stream, local) else {
-            return Err(Error::Unexpected(format!(
-                "accepted {conn:?} without a stream"
-            )));
-        };
+        let (stream, local) = socket.addrs()?;
         Ok(TcpConn {
             socket,
             stream,
@@ -297,23 +281,16 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// Sends one datagram; a refusal comes back as the error of a later call, as on Linux.
     pub async fn send_to(&self, host: &str, port: u16, data: &[u8]) -> Result<(), Error> {
-        let fd = self.socket.fd;
         self.socket
-            .client
-            .shared()
-            .with(|stack| stack.send_to(fd, host, port, data))
+            .with(|stack, fd| stack.send_to(fd, host, port, data))
             .map(drop)
-            .map_err(Error::from_stack)
     }
 
     /// The next datagram, or the error the relay reported for an earlier send.
     pub async fn recv_from(&mut self) -> Result<(Bytes, SocketAddr), Error> {
-        let fd = self.socket.fd;
         let (payload, from) = self
             .socket
-            .client
-            .shared()
-            .wait(|stack| stack.recv_from(fd, MAX_DATAGRAM, false))
+            .wait(|stack, fd| stack.recv_from(fd, MAX_DATAGRAM, false))
             .await?;
         let from = from.ok_or_else(|| Error::Unexpected("a datagram without a sender".into()))?;
         Ok((payload, from))
