@@ -3,8 +3,9 @@
 //! Python programs (in their own workers) make socket calls; the network worker owns the page's one
 //! WebSocket to the relay and answers them from a [`Stack`]. The stack is plain data and logic — no
 //! WebSocket, no clock, no JS — so it is tested natively: calls go in, `soket.v1` frames ([`Up`]) come out
-//! of [`Stack::take_frames`], frames from the relay ([`Down`]) go into [`Stack::handle`], which says which
-//! sockets changed so that the worker can wake the calls waiting on them.
+//! of [`Stack::take_frames`], frames from the relay ([`Down`]) go into [`Stack::handle`], after which the
+//! worker tries the calls waiting on their sockets again. The native client
+//! (`soket-client`) drives the same stack over tokio, so the relay's integration tests run this engine.
 //!
 //! Every call is non-blocking: it succeeds, fails with an errno as CPython on Linux would, or returns
 //! [`Error::WouldBlock`]; a blocking Python call is the worker retrying it when its socket changes (or
