@@ -88,6 +88,30 @@ enum Internal {
     Reply(Down),
 }
 
+/// What a stream's socket task holds to reach the page and its session: the stream it serves, the output
+/// queue with the session's budget of bytes to the page, the rate limit, the report channel, and the relay.
+#[derive(Clone)]
+struct Link {
+    stream: StreamId,
+    out: mpsc::Sender<Out>,
+    out_budget: Arc<Semaphore>,
+    rate: Arc<RateLimit>,
+    internal: mpsc::Sender<Internal>,
+    shared: Arc<Shared>,
+}
+
+impl Link {
+    /// Tells the session the stream's real socket failed; it closes the stream with this errno.
+    async fn stream_error(&self, err: &std::io::Error) {
+        let errno = errno::from_io(err);
+        let stream = self.stream;
+        let _ = self
+            .internal
+            .send(Internal::StreamError { stream, errno })
+            .await;
+    }
+}
+
 /// Why a session ends.
 #[derive(Debug)]
 pub enum End {
@@ -236,6 +260,18 @@ impl Session {
     async fn answer(&self, stream: StreamId, result: Result<Down, Failure>) -> Result<(), End> {
         self.send(result.unwrap_or_else(|failure| Down::failed(stream, failure)))
             .await
+    }
+
+    /// What a socket task of `stream` holds.
+    fn link(&self, stream: StreamId) -> Link {
+        Link {
+            stream,
+            out: self.out.clone(),
+            out_budget: self.out_budget.clone(),
+            rate: self.rate.clone(),
+            internal: self.internal_tx.clone(),
+            shared: self.shared.clone(),
+        }
     }
 
     /// Answers `stream`'s operation with `failure` and keeps the stream as closed, so that the page's

@@ -9,18 +9,16 @@ use bytes::{BufMut, Bytes, BytesMut};
 use soket_protocol::errno;
 use soket_protocol::{Down, StreamId, Transport, DATA_HEADER_LEN, MAX_PAYLOAD};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::reach::{dial, Target};
 use super::write_queue::{Next, WriteQueue};
 use super::{
-    protocol_error, unknown, unspecified, Buffered, Credit, End, Failure, Internal, Out, Session,
-    Stream, MAX_BACKLOG,
+    protocol_error, unknown, unspecified, Buffered, Credit, End, Failure, Internal, Link, Out,
+    Session, Stream, MAX_BACKLOG,
 };
 use crate::lab;
-use crate::ratelimit::RateLimit;
-use crate::shared::Shared;
 use crate::vhost::{Binding, Destination};
 
 /// A connected TCP stream's state in the session.
@@ -271,26 +269,17 @@ impl Session {
         let window = u64::from(self.window);
         let read_credit = Arc::new(Credit::new(window, window));
         let reader = self.tasks.spawn(read_stream(
-            stream,
+            self.link(stream),
             socket.clone(),
             read_credit.clone(),
-            self.out.clone(),
-            self.out_budget.clone(),
-            self.rate.clone(),
-            self.internal_tx.clone(),
-            self.shared.clone(),
         ));
         let writer = Arc::new(WriteQueue::new(&self.shared));
         let window_left = Arc::new(AtomicU64::new(window));
         let writer_task = self.tasks.spawn(write_stream(
-            stream,
+            self.link(stream),
             socket.clone(),
             writer.clone(),
             window_left.clone(),
-            self.out.clone(),
-            self.rate.clone(),
-            self.internal_tx.clone(),
-            self.shared.clone(),
         ));
         Conn {
             socket,
@@ -339,17 +328,16 @@ pub(super) async fn accept_connections(
 }
 
 /// Reads a TCP stream's socket while the page has credit, and sends what arrives as `Data`.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn read_stream(
-    stream: StreamId,
-    socket: Arc<TcpStream>,
-    credit: Arc<Credit>,
-    out: mpsc::Sender<Out>,
-    budget: Arc<Semaphore>,
-    rate: Arc<RateLimit>,
-    internal: mpsc::Sender<Internal>,
-    shared: Arc<Shared>,
-) {
+async fn read_stream(link: Link, socket: Arc<TcpStream>, credit: Arc<Credit>) {
+    let Link {
+        stream,
+        out,
+        out_budget: budget,
+        rate,
+        shared,
+        ..
+    } = &link;
+    let stream = *stream;
     // Frames are built in place: the Data header, then the bytes read right after it. Once the writer
     // has sent (and dropped) earlier frames, `reserve` reuses their memory.
     let mut buf = BytesMut::new();
@@ -383,7 +371,7 @@ pub(super) async fn read_stream(
                 return;
             }
             Ok(n) => {
-                let held = Buffered::new(&shared, n, Some(budget.clone()));
+                let held = Buffered::new(shared, n, Some(budget.clone()));
                 rate.take(n).await;
                 if out
                     .send(Out::Data(buf.split().freeze(), held))
@@ -394,8 +382,7 @@ pub(super) async fn read_stream(
                 }
             }
             Err(e) => {
-                let errno = errno::from_io(&e);
-                let _ = internal.send(Internal::StreamError { stream, errno }).await;
+                link.stream_error(&e).await;
                 return;
             }
         }
@@ -403,17 +390,20 @@ pub(super) async fn read_stream(
 }
 
 /// Writes what the page sent to a TCP stream's socket, and grants the page credit for it.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn write_stream(
-    stream: StreamId,
+async fn write_stream(
+    link: Link,
     socket: Arc<TcpStream>,
     queue: Arc<WriteQueue>,
     window: Arc<AtomicU64>,
-    out: mpsc::Sender<Out>,
-    rate: Arc<RateLimit>,
-    internal: mpsc::Sender<Internal>,
-    shared: Arc<Shared>,
 ) {
+    let Link {
+        stream,
+        out,
+        rate,
+        shared,
+        ..
+    } = &link;
+    let stream = *stream;
     let batch = shared.config.window() as u64 / 4;
     let mut ungranted = 0u64;
     loop {
@@ -426,8 +416,7 @@ pub(super) async fn write_stream(
                 if let Err(e) = result {
                     // After the page's close(), nobody is left to tell.
                     if !queue.is_closed() {
-                        let errno = errno::from_io(&e);
-                        let _ = internal.send(Internal::StreamError { stream, errno }).await;
+                        link.stream_error(&e).await;
                     }
                     return;
                 }

@@ -9,14 +9,13 @@ use bytes::Bytes;
 use soket_protocol::errno;
 use soket_protocol::{Down, StreamId, Transport};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, Semaphore};
 
-use super::{protocol_error, unknown, Buffered, End, Failure, Out, Session, Stream, MAX_DATAGRAM};
+use super::{
+    protocol_error, unknown, Buffered, End, Failure, Link, Out, Session, Stream, MAX_DATAGRAM,
+};
 use crate::egress::Allowed;
 use crate::lab;
 use crate::net;
-use crate::ratelimit::RateLimit;
-use crate::shared::Shared;
 use crate::vhost::{Binding, Destination};
 
 impl Session {
@@ -31,13 +30,9 @@ impl Session {
         let real = socket.local_addr().map_err(|e| Failure::io(&e))?;
         self.host.claim(Transport::Udp, port, Binding { real });
         let task = self.tasks.spawn(receive_datagrams(
-            stream,
+            self.link(stream),
             socket.clone(),
             self.host.udp_name_table(),
-            self.out.clone(),
-            self.out_budget.clone(),
-            self.rate.clone(),
-            self.shared.clone(),
         ));
         self.streams
             .open(stream, Stream::Udp { port, socket, task });
@@ -139,14 +134,19 @@ enum Hop {
 
 /// Receives datagrams on a UDP stream's socket and sends them to the page.
 async fn receive_datagrams(
-    stream: StreamId,
+    link: Link,
     socket: Arc<UdpSocket>,
     names: Arc<Mutex<HashMap<SocketAddr, u16>>>,
-    out: mpsc::Sender<Out>,
-    budget: Arc<Semaphore>,
-    rate: Arc<RateLimit>,
-    shared: Arc<Shared>,
 ) {
+    let Link {
+        stream,
+        out,
+        out_budget: budget,
+        rate,
+        shared,
+        ..
+    } = &link;
+    let stream = *stream;
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let (n, from) = match socket.recv_from(&mut buf).await {
@@ -169,7 +169,7 @@ async fn receive_datagrams(
             continue;
         };
         permit.forget();
-        let held = Buffered::new(&shared, n, Some(budget.clone()));
+        let held = Buffered::new(shared, n, Some(budget.clone()));
         rate.take(n).await;
         let datagram = Down::Datagram {
             stream,
