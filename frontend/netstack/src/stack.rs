@@ -764,7 +764,7 @@ impl Stack {
                 stream,
                 errno,
                 message,
-            } => self.failed(stream, errno, message)?,
+            } => self.failed(stream, Failure::with(errno, message))?,
         }
         Ok(())
     }
@@ -811,9 +811,9 @@ impl Stack {
         Ok(())
     }
 
-    fn failed(&mut self, stream: StreamId, errno: i32, message: String) -> Result<(), Violation> {
+    fn failed(&mut self, stream: StreamId, failure: Failure) -> Result<(), Violation> {
         if let Some(answer) = self.resolutions.get_mut(&stream) {
-            *answer = Some(Err(Failure::with(errno, message)));
+            *answer = Some(Err(failure));
             return Ok(());
         }
         let Some(fd) = self.by_stream.get(&stream).copied() else {
@@ -824,11 +824,11 @@ impl Stack {
         };
         if matches!(socket.pending, Some(Pending::Waiting)) {
             // The operation failed: the relay keeps the id as closed, so free it and start afresh.
-            socket.pending = Some(Pending::Done(Err(Failure::with(errno, message))));
+            socket.pending = Some(Pending::Done(Err(failure)));
             self.release_stream(fd);
         } else {
             // A failure nobody waits for (a refused sendto): raised by the socket's next call.
-            socket.error = Some(Failure::with(errno, message));
+            socket.error = Some(failure);
         }
         Ok(())
     }
