@@ -172,8 +172,9 @@ impl Report {
         );
         let _ = writeln!(
             md,
-            "- **relay**: `soket_client::Client` (one session, one stream) through the release `soket-relay` \
-             in its own process (`{}`);",
+            "- **relay**: `soket_client::Client` (the page's own network stack, `soket-netstack`, driven \
+             natively; one session, one stream) through the release `soket-relay` in its own process \
+             (`{}`);",
             s.relay_flags
         );
         let _ = writeln!(
