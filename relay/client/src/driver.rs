@@ -165,7 +165,7 @@ impl Shared {
         }
     }
 
-    /// True once nothing can be sent any more.
+    /// Why nothing can be sent any more, once that is so.
     pub(crate) fn closing(&self) -> Option<String> {
         let engine = self.lock();
         engine.closing.then(|| end_message(&engine))

@@ -46,7 +46,9 @@ pub enum Error {
     /// the stack's own answer (`EPIPE` for a write after `shutdown`, `ENETDOWN` once the relay is gone).
     #[error("{0}")]
     Errno(Failure),
-    /// The session ended; the message is the relay's `Goodbye`, or what broke the WebSocket.
+    /// The session is over, so the call cannot be made (a raw frame, a close) or would wait forever (a
+    /// read of a socket the relay never heard of); the message is the relay's `Goodbye`, or what broke the
+    /// WebSocket. Sockets the relay knew fail with `ENETDOWN` instead, as in the page.
     #[error("session ended: {0}")]
     SessionEnded(String),
     /// The WebSocket could not be opened, or the relay did not speak `soket.v1`.
