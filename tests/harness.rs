@@ -224,6 +224,15 @@ impl Browser {
         }
     }
 
+    /// Makes the browser's network this slow, in bytes per second each way (chromedriver's own command),
+    /// so that a test can watch what a long download shows.
+    pub async fn throttle(&self, bytes_per_second: u64) -> Result<()> {
+        self.client
+            .issue_cmd(NetworkConditions { bytes_per_second })
+            .await?;
+        Ok(())
+    }
+
     /// Prints what the page knew: console, body text, and a screenshot.
     pub async fn dump(&self) {
         if let Ok(log) = self.client.issue_cmd(BrowserLog).await {
@@ -278,6 +287,33 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
             http::Method::POST,
             Some(r#"{"type":"browser"}"#.to_string()),
         )
+    }
+}
+
+/// chromedriver's own command for emulated network conditions (not in the W3C protocol).
+#[derive(Debug)]
+struct NetworkConditions {
+    bytes_per_second: u64,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for NetworkConditions {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/chromium/network_conditions",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let rate = self.bytes_per_second;
+        let body = json!({ "network_conditions": {
+            "offline": false, "latency": 0, "download_throughput": rate, "upload_throughput": rate,
+        }});
+        (http::Method::POST, Some(body.to_string()))
     }
 }
 

@@ -794,11 +794,26 @@ async fn a_relay_that_goes_away_fails_blocked_calls_and_the_page_reconnects() ->
             page.browser.text("relay-status").await? != "connected",
             "the status still reads connected"
         );
+        // After a moment the page says it in words.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let help = page.browser.text("relay-help").await?;
+            if help.contains("cannot reach the Soket relay") {
+                break;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "relay-help reads {help:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         // A relay comes back on the same address: the page reconnects by itself, and programs work again.
         let back = TestRelay::start_at(page.relay.addr, &[]).await?;
         page.browser
             .wait_text("relay-status", "connected", Duration::from_secs(30))
             .await?;
+        let help = page.browser.text("relay-help").await?;
+        ensure!(help.is_empty(), "relay-help still shows {help:?}");
         let out = page.run("client.py", AFTER_THE_RELAY_CAME_BACK).await?;
         ensure!(out.exit_code == 0 && out.stdout == "back again\n", "{out}");
         drop(back);

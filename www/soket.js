@@ -12,13 +12,16 @@
 //   soket.listeners();                    // -> [{ program, host, port, public }]: every listening socket
 //
 // Events (`soket.addEventListener(type, (event) => event.detail ...)`):
+//   load       { phase, received?, total?, error? }   how far the runtime has loaded: 'download' (bytes
+//              received of total, total null when unknown), 'compile', 'start' (the first interpreter),
+//              then 'ready' or 'failed' (error: what is wrong and what to do, in words)
 //   runtime    { state: 'ready' | 'failed', error? }   the first worker's runtime is ready, or never will be
 //   relay      { status: 'connected' | 'disconnected', hostname?, reason? }
 //   listeners  { list }                                the listening sockets changed (as listeners())
 //   start      { id, name }                            a program started (id: a number, name: as run)
 //   output     { id, name, stream, text }              a piece of its output ('stdout' or 'stderr')
 //   exit       { id, name, exitCode, stdout, stderr }  it ended
-// `soket.relay` and `soket.runtime` hold the latest of their events' details.
+// `soket.load`, `soket.relay` and `soket.runtime` hold the latest of their events' details.
 //
 // `run` also takes `onOutput(stream, text)` and `modules` in its options: onOutput is called with each
 // piece of output as the program writes it; modules, [{ module, file, source, package }], are more
@@ -68,19 +71,81 @@ async function pageModules() {
   }
 }
 
-async function compile(timings) {
-  const started = performance.now();
-  let module;
+/**
+ * The runtime's wasm as a Response whose body counts what arrives: `onBytes(received, total)` after
+ * each chunk. `total` is the decoded size: the response's Content-Length when it is not compressed, else
+ * the size the build wrote in pkg/sizes.json (the relay sends the .br copy, whose length is not the
+ * stream's); null when neither says.
+ */
+async function countedFetch(url, onBytes) {
+  const sizes = fetch(new URL('pkg/sizes.json', import.meta.url))
+    .then((r) => (r.ok ? r.json() : {}))
+    .catch(() => ({}));
+  let response;
   try {
-    module = await WebAssembly.compileStreaming(fetch(WASM_URL));
+    response = await fetch(url);
   } catch (error) {
-    // compileStreaming needs `Content-Type: application/wasm`; fall back on the plain bytes.
-    const response = await fetch(WASM_URL);
-    if (!response.ok) throw new Error(`${WASM_URL}: ${response.status} ${response.statusText}`);
-    module = await WebAssembly.compile(await response.arrayBuffer());
+    throw new Error(`The download from ${url.host} broke (${error.message}): check the connection and reload the page.`);
   }
+  if (!response.ok) {
+    throw new Error(`The server answered ${response.status} ${response.statusText} for ${url.pathname}. `
+      + 'Reload the page to try again; if it goes on, the page is not built on this server (cargo xtask build).');
+  }
+  const encoding = response.headers.get('Content-Encoding');
+  const length = Number(response.headers.get('Content-Length')) || null;
+  const file = url.pathname.split('/').pop();
+  const total = (!encoding || encoding === 'identity') && length ? length : (await sizes)[file] ?? null;
+  if (!response.body) return response;
+  let received = 0;
+  onBytes(received, total);
+  const counting = new TransformStream({
+    transform(chunk, controller) {
+      received += chunk.byteLength;
+      onBytes(received, total);
+      controller.enqueue(chunk);
+    },
+  });
+  return new Response(response.body.pipeThrough(counting), {
+    headers: { 'Content-Type': 'application/wasm' },
+  });
+}
+
+/** Downloads and compiles the wasm, telling `onLoad` how far it got (the `load` event's detail). */
+async function compile(timings, onLoad) {
+  const started = performance.now();
+  let downloaded = false;
+  const response = await countedFetch(WASM_URL, (received, total) => {
+    onLoad({ phase: 'download', received, total });
+    if (total !== null && received >= total && !downloaded) {
+      downloaded = true;
+      onLoad({ phase: 'compile', received, total });
+    }
+  });
+  // Compiling streams: it runs while the bytes arrive, and ends soon after the last one.
+  const module = typeof WebAssembly.compileStreaming === 'function'
+    ? await WebAssembly.compileStreaming(response)
+    : await WebAssembly.compile(await response.arrayBuffer());
   timings.compileMs = performance.now() - started;
+  onLoad({ phase: 'start' });
   return module;
+}
+
+/**
+ * Why this browser cannot run the page, in words a learner can act on; null when it can. Python's
+ * blocking calls need SharedArrayBuffer, which a browser gives only to a cross-origin isolated page.
+ */
+function missing() {
+  if (typeof WebAssembly !== 'object') {
+    return 'This browser cannot run WebAssembly, which the Python runtime is made of. '
+      + 'Open the page in a recent Chrome, Edge, Firefox or Safari (with WebAssembly not turned off).';
+  }
+  if (typeof SharedArrayBuffer !== 'function' || !self.crossOriginIsolated) {
+    return 'This page is not cross-origin isolated, so the browser does not give it SharedArrayBuffer, '
+      + 'which Python\'s blocking calls need. Open it from the Soket relay itself (it sends the '
+      + 'Cross-Origin-Opener-Policy and Cross-Origin-Embedder-Policy headers), over http://localhost or '
+      + 'https, in a recent browser.';
+  }
+  return null;
 }
 
 // A worker with a runtime in it, ready (or getting ready) for one program.
@@ -104,17 +169,18 @@ class PythonWorker {
           this.program.hear(message);
         }
       };
-      this.worker.onerror = (event) => {
-        this.failure = `the Python worker failed: ${event.message ?? event}`;
-        reject(new Error(this.failure));
+      this.fail = (why) => {
+        this.failure = why;
+        reject(new Error(why));
         this.tellFailure();
       };
+      this.worker.onerror = (event) => this.fail(`the Python worker failed: ${event.message ?? event}`);
     });
     // A failure reaches the program through tellFailure; only the first worker's is reported as such.
     this.ready.catch(() => {});
     loaded.then(
       ([module, sources]) => this.worker.postMessage({ type: 'start', module, modules: sources }),
-      (error) => this.worker.onerror({ message: String(error) }),
+      (error) => this.fail(`The Python runtime did not load. ${error.message ?? error}`),
     );
   }
 
@@ -191,9 +257,17 @@ export class Soket extends EventTarget {
     this.timings = {};
     this.relay = { status: 'disconnected' };
     this.runtime = { state: 'loading' };
+    this.load = { phase: 'download', received: 0, total: null };
     this.isolated = self.crossOriginIsolated;
+    const cannot = missing();
+    const onLoad = (detail) => {
+      this.load = detail;
+      this.emit('load', detail);
+    };
     // The compiled wasm and the page's Python modules, fetched once for every worker.
-    this.loaded = Promise.all([compile(this.timings), pageModules()]);
+    this.loaded = cannot
+      ? Promise.reject(new Error(cannot))
+      : Promise.all([compile(this.timings, onLoad), pageModules()]);
     this.listening = [];
     this.nextProgram = 1;
     // Program numbers → the names they were run as, for listeners().
@@ -222,10 +296,12 @@ export class Soket extends EventTarget {
       () => {
         this.timings.readyMs = performance.now();
         this.runtime = { state: 'ready' };
+        onLoad({ phase: 'ready' });
         this.emit('runtime', this.runtime);
       },
       (error) => {
         this.runtime = { state: 'failed', error: String(error.message ?? error) };
+        onLoad({ phase: 'failed', error: this.runtime.error });
         this.emit('runtime', this.runtime);
         console.error(error);
         throw error;

@@ -1,8 +1,8 @@
 //! The page's build: its other parts first (course, npm bundle, Python modules), then its wasm —
 //! `soket-frontend` and `soket-networker` built for wasm32 in release mode, wasm-bindgen's JavaScript glue
 //! generated next to each in `www/pkg/` (`soket_frontend.js`, `soket_frontend_bg.wasm`, which
-//! `www/python-worker.js` imports, and the same for the network worker) — then the wasm compressed
-//! ([`crate::compress`]). `serve` and `test` call [`build`] before they need the page.
+//! `www/python-worker.js` imports, and the same for the network worker), their sizes for the page's
+//! progress bar (`www/pkg/sizes.json`) — then the wasm compressed ([`crate::compress`]). `serve` and `test` call [`build`] before they need the page.
 //!
 //! wasm-bindgen runs in-process through `wasm-bindgen-cli-support`, pinned in `xtask/Cargo.toml` to
 //! exactly the `wasm-bindgen` version `frontend/Cargo.toml` pins: the glue and the crate must match.
@@ -29,10 +29,29 @@ const PAGE_CRATES: [&str; 2] = ["soket-frontend", "soket-networker"];
 /// their compressed copies ([`crate::compress`]).
 pub fn build() -> Result<()> {
     page()?;
-    for module in modules()? {
-        compress::beside(&module)?;
+    let modules = modules()?;
+    sizes(&modules)?;
+    for module in &modules {
+        compress::beside(module)?;
     }
     Ok(())
+}
+
+/// Writes `www/pkg/sizes.json`, `{"<file>": bytes}` for every wasm module: the total of the page's
+/// progress bar while the runtime downloads. The response cannot say it when the relay sends the `.br` or
+/// `.gz` copy: its Content-Length is then the compressed size, and the stream yields the decoded bytes.
+fn sizes(modules: &[PathBuf]) -> Result<()> {
+    let mut sizes = serde_json::Map::new();
+    for module in modules {
+        let name = module.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let bytes = std::fs::metadata(module)
+            .with_context(|| format!("reading {}", module.display()))?
+            .len();
+        sizes.insert(name.to_owned(), bytes.into());
+    }
+    let out = tools::root().join("www").join("pkg").join("sizes.json");
+    std::fs::write(&out, serde_json::Value::Object(sizes).to_string())
+        .with_context(|| format!("writing {}", out.display()))
 }
 
 /// What the page needs besides its wasm: the course (`www/course.json`, see [`crate::course`]; first,
