@@ -43,7 +43,10 @@ pub fn build() -> Result<()> {
 fn sizes(modules: &[PathBuf]) -> Result<()> {
     let mut sizes = serde_json::Map::new();
     for module in modules {
-        let name = module.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = module
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let bytes = std::fs::metadata(module)
             .with_context(|| format!("reading {}", module.display()))?
             .len();
