@@ -95,38 +95,73 @@ pub const EAI_AGAIN: i32 = -3;
 /// `getaddrinfo`: address family for hostname not supported.
 pub const EAI_FAMILY: i32 = -6;
 
+/// Every errno above: its value, its name (`errno.errorcode`'s), and the text Linux's `strerror` (or
+/// `gai_strerror`) gives for it, as CPython puts it in the exception.
+const TABLE: &[(i32, &str, &str)] = &[
+    (EPERM, "EPERM", "Operation not permitted"),
+    (EBADF, "EBADF", "Bad file descriptor"),
+    (EAGAIN, "EAGAIN", "Resource temporarily unavailable"),
+    (EDESTADDRREQ, "EDESTADDRREQ", "Destination address required"),
+    (EOPNOTSUPP, "EOPNOTSUPP", "Operation not supported"),
+    (ENETDOWN, "ENETDOWN", "Network is down"),
+    (
+        EISCONN,
+        "EISCONN",
+        "Transport endpoint is already connected",
+    ),
+    (EALREADY, "EALREADY", "Operation already in progress"),
+    (EINPROGRESS, "EINPROGRESS", "Operation now in progress"),
+    (EACCES, "EACCES", "Permission denied"),
+    (EINVAL, "EINVAL", "Invalid argument"),
+    (EMFILE, "EMFILE", "Too many open files"),
+    (EPIPE, "EPIPE", "Broken pipe"),
+    (EMSGSIZE, "EMSGSIZE", "Message too long"),
+    (EADDRINUSE, "EADDRINUSE", "Address already in use"),
+    (
+        EADDRNOTAVAIL,
+        "EADDRNOTAVAIL",
+        "Cannot assign requested address",
+    ),
+    (ENETUNREACH, "ENETUNREACH", "Network is unreachable"),
+    (
+        ECONNABORTED,
+        "ECONNABORTED",
+        "Software caused connection abort",
+    ),
+    (ECONNRESET, "ECONNRESET", "Connection reset by peer"),
+    (ENOBUFS, "ENOBUFS", "No buffer space available"),
+    (ENOTCONN, "ENOTCONN", "Transport endpoint is not connected"),
+    (ETIMEDOUT, "ETIMEDOUT", "Connection timed out"),
+    (ECONNREFUSED, "ECONNREFUSED", "Connection refused"),
+    (EHOSTUNREACH, "EHOSTUNREACH", "No route to host"),
+    (EAI_NONAME, "EAI_NONAME", "Name or service not known"),
+    (
+        EAI_AGAIN,
+        "EAI_AGAIN",
+        "Temporary failure in name resolution",
+    ),
+    (
+        EAI_FAMILY,
+        "EAI_FAMILY",
+        "Address family for hostname not supported",
+    ),
+];
+
 /// The text Linux's `strerror` (or `gai_strerror`) gives for `errno`, as CPython puts it in the exception.
 pub fn describe(errno: i32) -> &'static str {
-    match errno {
-        EPERM => "Operation not permitted",
-        EBADF => "Bad file descriptor",
-        EAGAIN => "Resource temporarily unavailable",
-        EDESTADDRREQ => "Destination address required",
-        EOPNOTSUPP => "Operation not supported",
-        ENETDOWN => "Network is down",
-        EISCONN => "Transport endpoint is already connected",
-        EALREADY => "Operation already in progress",
-        EINPROGRESS => "Operation now in progress",
-        EACCES => "Permission denied",
-        EINVAL => "Invalid argument",
-        EMFILE => "Too many open files",
-        EPIPE => "Broken pipe",
-        EMSGSIZE => "Message too long",
-        EADDRINUSE => "Address already in use",
-        EADDRNOTAVAIL => "Cannot assign requested address",
-        ENETUNREACH => "Network is unreachable",
-        ECONNABORTED => "Software caused connection abort",
-        ECONNRESET => "Connection reset by peer",
-        ENOBUFS => "No buffer space available",
-        ENOTCONN => "Transport endpoint is not connected",
-        ETIMEDOUT => "Connection timed out",
-        ECONNREFUSED => "Connection refused",
-        EHOSTUNREACH => "No route to host",
-        EAI_NONAME => "Name or service not known",
-        EAI_AGAIN => "Temporary failure in name resolution",
-        EAI_FAMILY => "Address family for hostname not supported",
-        _ => "Unknown error",
-    }
+    TABLE
+        .iter()
+        .find(|(value, _, _)| *value == errno)
+        .map_or("Unknown error", |(_, _, text)| text)
+}
+
+/// The errno's symbolic name (`ECONNREFUSED`), as Python's `errno.errorcode` has it; `None` for one this
+/// table lacks.
+pub fn name(errno: i32) -> Option<&'static str> {
+    TABLE
+        .iter()
+        .find(|(value, _, _)| *value == errno)
+        .map(|(_, name, _)| *name)
 }
 
 /// The errno for an I/O error the relay met on a real socket.
@@ -163,5 +198,13 @@ mod tests {
         );
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(Failure::io(&refused), Failure::errno(ECONNREFUSED));
+    }
+
+    #[test]
+    fn every_errno_has_its_name_and_text() {
+        assert_eq!(name(ECONNREFUSED), Some("ECONNREFUSED"));
+        assert_eq!(name(EAI_NONAME), Some("EAI_NONAME"));
+        assert_eq!(describe(EPIPE), "Broken pipe");
+        assert_eq!((name(12345), describe(12345)), (None, "Unknown error"));
     }
 }
