@@ -7,11 +7,12 @@
 //! fixed point), so all of this runs in native tests.
 
 use soket_protocol::errno::{describe, EAGAIN, EINPROGRESS};
-use soket_protocol::{Failure, StreamId};
+use soket_protocol::{Down, Failure, StreamId};
 
 use crate::call::{Call, Reply};
 use crate::socket::Fd;
-use crate::stack::{Error, Stack};
+use crate::stack::{Error, Stack, Violation};
+use crate::trace::Trace;
 
 /// Names one call of one program, so that its reply finds its way back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,6 +48,8 @@ enum Step {
 #[derive(Default)]
 pub struct Executor {
     pub stack: Stack,
+    /// Every call answered and every frame handled, for the page's network view.
+    pub trace: Trace,
     parked: Vec<Parked>,
 }
 
@@ -64,7 +67,7 @@ impl Executor {
             phase: Phase::New,
             deadline,
         };
-        match self.step(&mut parked, now) {
+        match self.attempt(&mut parked, now) {
             Step::Done(reply) => Some(reply),
             Step::Wait(phase) => {
                 parked.phase = phase;
@@ -79,7 +82,7 @@ impl Executor {
         let mut ready = Vec::new();
         let parked = std::mem::take(&mut self.parked);
         for mut call in parked {
-            match self.step(&mut call, now) {
+            match self.attempt(&mut call, now) {
                 Step::Done(reply) => ready.push((call.ticket, reply)),
                 Step::Wait(phase) => {
                     call.phase = phase;
@@ -107,6 +110,26 @@ impl Executor {
     pub fn stop_program(&mut self, program: u32) {
         self.parked.retain(|p| p.ticket.program != program);
         self.stack.close_owner(program);
+    }
+
+    /// A frame from the relay, into the stack (and the trace).
+    pub fn handle(&mut self, down: Down, now: f64) -> Result<(), Violation> {
+        self.trace.frame(&self.stack, &down, now);
+        self.stack.handle(down)
+    }
+
+    /// One attempt at a call; an answered one goes into the trace.
+    fn attempt(&mut self, parked: &mut Parked, now: f64) -> Step {
+        let program = parked.ticket.program;
+        if parked.phase == Phase::New {
+            self.trace.asked(program, &parked.call, now);
+        }
+        let step = self.step(parked, now);
+        if let Step::Done(reply) = &step {
+            self.trace
+                .call(&self.stack, program, &parked.call, reply, now);
+        }
+        step
     }
 
     fn step(&mut self, parked: &mut Parked, now: f64) -> Step {

@@ -21,12 +21,14 @@
 //! - [`call`]: the calls a Python worker sends the network worker (one table: name, fields, whether it
 //!   waits), and the replies (postcard-encoded).
 //! - [`exec`]: carries out calls, parking those that must wait until their socket changes or time is up.
+//! - [`trace`]: what the page's network view shows: an event per socket call, and the socket table.
 
 pub mod call;
 pub mod channel;
 pub mod exec;
 pub mod socket;
 pub mod stack;
+pub mod trace;
 
 pub use call::{Arg, Args, Call, Kind, Reply};
 pub use channel::CallBuffer;

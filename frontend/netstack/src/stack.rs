@@ -116,6 +116,21 @@ impl Stack {
         self.sockets.get(&fd).and_then(|socket| socket.stream)
     }
 
+    /// Every open socket, by number.
+    pub fn sockets(&self) -> impl Iterator<Item = (Fd, &Socket)> {
+        self.sockets.iter().map(|(fd, socket)| (*fd, socket))
+    }
+
+    /// The socket `fd`, if it is open.
+    pub fn socket_at(&self, fd: Fd) -> Option<&Socket> {
+        self.sockets.get(&fd)
+    }
+
+    /// The socket the relay's `stream` belongs to.
+    pub fn fd_of(&self, stream: StreamId) -> Option<Fd> {
+        self.by_stream.get(&stream).copied()
+    }
+
     fn get(&mut self, fd: Fd) -> Result<&mut Socket, Error> {
         self.sockets.get_mut(&fd).ok_or_else(|| Error::errno(EBADF))
     }
