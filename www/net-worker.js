@@ -4,8 +4,10 @@
 // Messages from the main thread:
 //   { type: 'attach', program, port, buffer }  a Python program's call port and shared call buffer
 //   { type: 'stop', program }                  the program ended or was stopped: close its sockets
-// Messages to the main thread: { type: 'relay', status, hostname?, reason? } and
-// { type: 'listeners', list: [{ program, host, port, public }] }.
+// Messages to the main thread: { type: 'relay', status, hostname?, reason? },
+// { type: 'listeners', list: [{ program, host, port, public }] } and, at most every 100 ms,
+// { type: 'net', events, sockets, dropped, origin }: the network view's new events and socket table (JSON
+// text in the format of ARCHITECTURE.md), how many events were dropped, and this worker's time origin.
 
 import init, { NetWorker } from './pkg/soket_networker.js';
 

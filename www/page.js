@@ -4,8 +4,8 @@
 //   #/playground          the playground: the seed's server and client, free to edit
 //   (nothing)             the first lesson
 // `window.soket` is a thin view of the library with the contract of ARCHITECTURE.md ("The page's
-// contract"): `ready`, `run`, `listeners`, `timings`, and the `soket-listeners` event on `window` when
-// the listeners change.
+// contract"): `ready`, `run`, `listeners`, `events`, `sockets`, `timings`, and the `soket-listeners` and
+// `soket-net` events on `window` when the listeners or the network change.
 
 import { soket } from './soket.js';
 import { LessonList, LessonView, loadCourse } from './ui/course.js';
@@ -19,9 +19,12 @@ window.soket = {
   ready: soket.ready,
   run: (name, source, options) => soket.run(name, source, options),
   listeners: () => soket.listeners(),
+  events: () => soket.events(),
+  sockets: () => soket.sockets(),
   timings: soket.timings,
 };
 soket.addEventListener('listeners', () => window.dispatchEvent(new Event('soket-listeners')));
+soket.addEventListener('net', () => window.dispatchEvent(new Event('soket-net')));
 
 showStatus(soket);
 

@@ -21,6 +21,8 @@
 //   start      { id, name }                            a program started (id: a number, name: as run)
 //   output     { id, name, stream, text }              a piece of its output ('stdout' or 'stderr')
 //   exit       { id, name, exitCode, stdout, stderr }  it ended
+//   net        { events, sockets, dropped }            the network changed: new events, the socket table
+//              (`soket.events()` and `soket.sockets()`; their format is in ARCHITECTURE.md)
 // `soket.load`, `soket.relay` and `soket.runtime` hold the latest of their events' details.
 //
 // `run` also takes `onOutput(stream, text)` and `modules` in its options: onOutput is called with each
@@ -52,6 +54,10 @@ const NET_WORKER_URL = new URL('net-worker.js', import.meta.url);
 // KeyboardInterrupt traceback, say) buys it that long again, up to STOP_LIMIT_MS in all.
 const STOP_GRACE_MS = 300;
 const STOP_LIMIT_MS = 3000;
+
+// The most network events the page keeps: the timeline of a program that makes calls in a tight loop
+// stays this long (what came before is counted in `dropped`).
+const NET_EVENTS = 2000;
 
 /**
  * The Python modules the page ships beside the runtime (www/pylib/, see frontend/pylib/): telnetlib and
@@ -272,6 +278,12 @@ export class Soket extends EventTarget {
     this.nextProgram = 1;
     // Program numbers → the names they were run as, for listeners().
     this.names = new Map();
+    // The network view's timeline (at most NET_EVENTS, `dropped` before them) and socket table, and the
+    // names of every program that ran: its events may come after it ended.
+    this.netEvents = [];
+    this.netSockets = [];
+    this.dropped = 0;
+    this.ranAs = new Map();
 
     // The network worker, and what it tells the page.
     this.net = new Worker(NET_WORKER_URL, { type: 'module' });
@@ -287,6 +299,8 @@ export class Soket extends EventTarget {
       } else if (message.type === 'listeners') {
         this.listening = message.list;
         this.emit('listeners', { list: this.listeners() });
+      } else if (message.type === 'net') {
+        this.heard(message);
       }
     };
     this.net.onerror = (event) => console.error('network worker failed:', event.message ?? event);
@@ -316,6 +330,29 @@ export class Soket extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
+  /** The network worker's report: new events (its clock made the page's) and the socket table. */
+  heard({ events, sockets, dropped, origin }) {
+    const shift = origin - performance.timeOrigin;
+    const named = (item) => ({ ...item, program: this.ranAs.get(item.id) ?? String(item.id) });
+    const fresh = JSON.parse(events).map((event) => named({ ...event, t: event.t + shift }));
+    this.netSockets = JSON.parse(sockets).map(named);
+    this.netEvents.push(...fresh);
+    const over = this.netEvents.length - NET_EVENTS;
+    if (over > 0) this.netEvents.splice(0, over);
+    this.dropped += dropped + Math.max(over, 0);
+    this.emit('net', { events: fresh, sockets: this.sockets(), dropped: this.dropped });
+  }
+
+  /** The network view's timeline, oldest first; see ARCHITECTURE.md ("The page's contract"). */
+  events() {
+    return this.netEvents.slice();
+  }
+
+  /** Every open socket of every running program, like `ss -tuna`. */
+  sockets() {
+    return this.netSockets.slice();
+  }
+
   /** Every listening socket: [{ program, host, port, public }], program as the name it was run as. */
   listeners() {
     return this.listening.map(({ program, host, port, public: address }) => ({
@@ -329,6 +366,7 @@ export class Soket extends EventTarget {
     this.warm = new PythonWorker(this.loaded, this.timings);
     const id = this.nextProgram++;
     this.names.set(id, name);
+    this.ranAs.set(id, name);
     const buffer = new SharedArrayBuffer(CHANNEL.SIZE);
     const line = new MessageChannel();
     const input = new ConsoleInput();

@@ -20,6 +20,9 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, MessagePort, WebSocket, Work
 const KEEPALIVE_MS: i32 = 30_000;
 /// The longest wait between attempts to reach a relay that went away.
 const MAX_RETRY_MS: i32 = 10_000;
+/// The network view hears at most this often: a program that makes calls in a tight loop costs the page
+/// one message per period, however many calls it makes.
+const NET_REPORT_MS: f64 = 100.0;
 
 /// One attached Python program.
 struct Program {
@@ -47,6 +50,12 @@ struct Inner {
     retry_ms: i32,
     /// A session was held before: a new `Welcome` starts a new socket table.
     had_session: bool,
+    /// The network view's last report: when, and the socket table it held.
+    net_reported_at: f64,
+    net_table: String,
+    /// The armed timer of the next report, and its handler, made once.
+    net_timer: Option<i32>,
+    on_net_timer: Option<Closure<dyn FnMut()>>,
 }
 
 /// The network worker: made once by `net-worker.js`.
@@ -74,6 +83,18 @@ impl NetWorker {
             reported: String::new(),
             retry_ms: 500,
             had_session: false,
+            net_reported_at: f64::NEG_INFINITY,
+            net_table: String::new(),
+            net_timer: None,
+            on_net_timer: None,
+        }));
+        let weak = Rc::downgrade(&inner);
+        inner.borrow_mut().on_net_timer = Some(Closure::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                let mut me = inner.borrow_mut();
+                me.net_timer = None;
+                me.report_net();
+            }
         }));
         let weak = Rc::downgrade(&inner);
         inner.borrow_mut().on_timer = Some(Closure::new(move || {
@@ -196,8 +217,11 @@ fn on_frame(inner: &Rc<RefCell<Inner>>, frame: Bytes) {
             Ok(down) => {
                 if let Down::Welcome { hostname, .. } = &down {
                     if me.had_session {
-                        // A new session after a lost one: the old sockets are gone for good.
+                        // A new session after a lost one: the old sockets are gone for good. The
+                        // network view's timeline goes on.
+                        let trace = std::mem::take(&mut me.exec.trace);
                         me.exec = Executor::new();
+                        me.exec.trace = trace;
                     }
                     me.had_session = true;
                     me.retry_ms = 500;
@@ -210,7 +234,7 @@ fn on_frame(inner: &Rc<RefCell<Inner>>, frame: Bytes) {
                         ],
                     );
                 }
-                if let Err(violation) = me.exec.stack.handle(down) {
+                if let Err(violation) = me.exec.handle(down, now()) {
                     drop(me);
                     return give_up(inner, &violation.0);
                 }
@@ -334,6 +358,50 @@ impl Inner {
         }
     }
 
+    /// Tells the page's network view what happened since its last report, and the socket table when it
+    /// changed: at once when the last report is older than `NET_REPORT_MS`, else when it is that old.
+    fn report_net(&mut self) {
+        if self.net_timer.is_some() {
+            return;
+        }
+        let wait = self.net_reported_at + NET_REPORT_MS - now();
+        if wait > 0.0 {
+            let Some(on_timer) = &self.on_net_timer else {
+                return;
+            };
+            if let Ok(handle) = scope().set_timeout_with_callback_and_timeout_and_arguments_0(
+                on_timer.as_ref().unchecked_ref(),
+                wait.ceil() as i32,
+            ) {
+                self.net_timer = Some(handle);
+            }
+            return;
+        }
+        let rows = self.exec.trace.sockets(&self.exec.stack);
+        let table = serde_json::to_string(&rows).unwrap_or_default();
+        if !self.exec.trace.has_events() && table == self.net_table {
+            return;
+        }
+        let (events, dropped) = self.exec.trace.take();
+        let events = serde_json::to_string(&events).unwrap_or_default();
+        let origin = scope()
+            .performance()
+            .map(|p| p.time_origin())
+            .unwrap_or(0.0);
+        report(
+            self,
+            &[
+                ("type", "net".into()),
+                ("events", events.into()),
+                ("sockets", table.clone().into()),
+                ("dropped", (dropped as f64).into()),
+                ("origin", origin.into()),
+            ],
+        );
+        self.net_table = table;
+        self.net_reported_at = now();
+    }
+
     /// Tells the page about listening sockets when they change.
     fn report_listeners(&mut self) {
         let listeners = self.exec.stack.listeners();
@@ -372,6 +440,7 @@ fn settle(inner: &Rc<RefCell<Inner>>) {
     }
     me.flush();
     me.report_listeners();
+    me.report_net();
     let deadline = me.exec.next_deadline();
     if me.timer.map(|(_, at)| Some(at)) == Some(deadline) {
         return;
