@@ -204,25 +204,14 @@ impl Trace {
             // A call that would block in a non-blocking program, or a connect left to finish on its own:
             // not failures, and a polling loop would fill the timeline with them.
             (_, Reply::Error { errno, .. }) if *errno == EAGAIN || *errno == EINPROGRESS => None,
-            (
-                Call::Bind { fd, .. }
-                | Call::Listen { fd, .. }
-                | Call::Connect { fd, .. }
-                | Call::Accept { fd, .. }
-                | Call::Send { fd, .. }
-                | Call::SendTo { fd, .. }
-                | Call::Recv { fd, .. }
-                | Call::RecvFrom { fd, .. },
-                Reply::Error { errno, message },
-            ) => {
-                let failed = What::Error {
-                    call: call.name(),
-                    errno: *errno,
-                    name: errno::name(*errno),
-                    message: message.clone(),
-                };
-                return self.push(t, id, *fd, failed);
-            }
+            // Asking after an address or an error fails as a way of finding out, not as a call that did.
+            (Call::LocalAddr { .. } | Call::PeerAddr { .. } | Call::TakeError { .. }, _) => None,
+            (_, Reply::Error { errno, message }) => Some(What::Error {
+                call: call.name(),
+                errno: *errno,
+                name: errno::name(*errno),
+                message: message.clone(),
+            }),
             _ => None,
         };
         if let (Some(what), Some(fd)) = (what, call_fd(call)) {
