@@ -228,14 +228,14 @@ impl Browser {
     /// so that a test can watch what a long download shows.
     pub async fn throttle(&self, bytes_per_second: u64) -> Result<()> {
         self.client
-            .issue_cmd(NetworkConditions { bytes_per_second })
+            .issue_cmd(ChromeCommand::throttle(bytes_per_second))
             .await?;
         Ok(())
     }
 
     /// Prints what the page knew: console, body text, and a screenshot.
     pub async fn dump(&self) {
-        if let Ok(log) = self.client.issue_cmd(BrowserLog).await {
+        if let Ok(log) = self.client.issue_cmd(ChromeCommand::browser_log()).await {
             eprintln!("--- browser console ---\n{log:#}");
         }
         if let Ok(body) = self.client.find(Locator::Css("body")).await {
@@ -252,6 +252,17 @@ impl Browser {
         }
     }
 
+    /// Runs `checks` against this browser; when they fail, dumps what the page knew first. Closes the
+    /// browser either way.
+    pub async fn check(self, checks: impl AsyncFnOnce(&Browser) -> Result<()>) -> Result<()> {
+        let result = checks(&self).await;
+        if result.is_err() {
+            self.dump().await;
+        }
+        self.close().await;
+        result
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
@@ -266,54 +277,48 @@ fn free_port() -> Result<u16> {
     Ok(probe.local_addr()?.port())
 }
 
-/// chromedriver's own command for the browser's console log (not in the W3C protocol).
+/// One of chromedriver's own commands (not in the W3C protocol): a POST of `body` to
+/// `session/{id}/{path}`.
 #[derive(Debug)]
-struct BrowserLog;
-
-impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(r#"{"type":"browser"}"#.to_string()),
-        )
-    }
+struct ChromeCommand {
+    path: &'static str,
+    body: String,
 }
 
-/// chromedriver's own command for emulated network conditions (not in the W3C protocol).
-#[derive(Debug)]
-struct NetworkConditions {
-    bytes_per_second: u64,
-}
-
-impl fantoccini::wd::WebDriverCompatibleCommand for NetworkConditions {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/chromium/network_conditions",
-            session_id.unwrap_or_default()
-        ))
+impl ChromeCommand {
+    /// The browser's console log.
+    fn browser_log() -> ChromeCommand {
+        ChromeCommand {
+            path: "se/log",
+            body: r#"{"type":"browser"}"#.to_string(),
+        }
     }
 
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        let rate = self.bytes_per_second;
+    /// Emulated network conditions: `bytes_per_second` each way, no added latency.
+    fn throttle(bytes_per_second: u64) -> ChromeCommand {
+        let rate = bytes_per_second;
         let body = json!({ "network_conditions": {
             "offline": false, "latency": 0, "download_throughput": rate, "upload_throughput": rate,
         }});
-        (http::Method::POST, Some(body.to_string()))
+        ChromeCommand {
+            path: "chromium/network_conditions",
+            body: body.to_string(),
+        }
+    }
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ChromeCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/{}", self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.clone()))
     }
 }
 

@@ -10,35 +10,31 @@ use soket_e2e::{Browser, TestRelay};
 async fn the_page_is_isolated_and_connects_to_the_relay() -> anyhow::Result<()> {
     let relay = TestRelay::start(&[]).await?;
     let browser = Browser::start().await?;
-    let result = async {
-        browser.client.goto(&relay.url("/")).await?;
-        browser
-            .wait_text("relay-status", "connected", Duration::from_secs(10))
-            .await?;
-        let isolated = browser
-            .client
-            .execute("return self.crossOriginIsolated === true", vec![])
-            .await?;
-        anyhow::ensure!(
-            isolated == serde_json::Value::Bool(true),
-            "the page is not cross-origin isolated"
-        );
-        let shared = browser
-            .client
-            .execute("return typeof SharedArrayBuffer", vec![])
-            .await?;
-        anyhow::ensure!(
-            shared == "function",
-            "SharedArrayBuffer is not available: {shared}"
-        );
-        Ok(())
-    }
-    .await;
-    if result.is_err() {
-        browser.dump().await;
-    }
-    browser.close().await;
-    result
+    browser
+        .check(async |browser| {
+            browser.client.goto(&relay.url("/")).await?;
+            browser
+                .wait_text("relay-status", "connected", Duration::from_secs(10))
+                .await?;
+            let isolated = browser
+                .client
+                .execute("return self.crossOriginIsolated === true", vec![])
+                .await?;
+            anyhow::ensure!(
+                isolated == serde_json::Value::Bool(true),
+                "the page is not cross-origin isolated"
+            );
+            let shared = browser
+                .client
+                .execute("return typeof SharedArrayBuffer", vec![])
+                .await?;
+            anyhow::ensure!(
+                shared == "function",
+                "SharedArrayBuffer is not available: {shared}"
+            );
+            Ok(())
+        })
+        .await
 }
 
 /// What the loading line shows now: the bar's value (None while indeterminate), its words, and whether it
@@ -72,98 +68,91 @@ async fn load_line(browser: &Browser) -> anyhow::Result<(Option<f64>, String, bo
 async fn loading_shows_the_runtimes_bytes_then_ready() -> anyhow::Result<()> {
     let relay = TestRelay::start(&[]).await?;
     let browser = Browser::start().await?;
-    let result = async {
-        // About 6.4 MB of compressed runtime at 3 MB/s: a couple of seconds to watch.
-        browser.throttle(3_000_000).await?;
-        browser.client.goto(&relay.url("/")).await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
-        loop {
-            let line = load_line(&browser).await?;
-            let done = line.1 == "ready" && line.2;
-            seen.push(line);
-            if done {
-                break;
+    browser
+        .check(async |browser| {
+            // About 6.4 MB of compressed runtime at 3 MB/s: a couple of seconds to watch.
+            browser.throttle(3_000_000).await?;
+            browser.client.goto(&relay.url("/")).await?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            let mut seen = Vec::new();
+            loop {
+                let line = load_line(&browser).await?;
+                let done = line.1 == "ready" && line.2;
+                seen.push(line);
+                if done {
+                    break;
+                }
+                anyhow::ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "not ready after 60 s; the loading line showed {seen:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            // Part way through the download: a fraction of the bar, and the bytes of the decoded total.
+            let partway = seen.iter().find(|(value, words, _)| {
+                value.is_some_and(|v| v > 0.05 && v < 0.85)
+                    && words.starts_with("downloading Python: ")
+            });
+            let Some((_, words, _)) = partway else {
+                anyhow::bail!("no sample part way through the download: {seen:?}");
+            };
             anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "not ready after 60 s; the loading line showed {seen:?}"
+                words.contains(" of 22.") && words.ends_with(" MB"),
+                "{words}"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        // Part way through the download: a fraction of the bar, and the bytes of the decoded total.
-        let partway = seen.iter().find(|(value, words, _)| {
-            value.is_some_and(|v| v > 0.05 && v < 0.85) && words.starts_with("downloading Python: ")
-        });
-        let Some((_, words, _)) = partway else {
-            anyhow::bail!("no sample part way through the download: {seen:?}");
-        };
-        anyhow::ensure!(
-            words.contains(" of 22.") && words.ends_with(" MB"),
-            "{words}"
-        );
-        let values: Vec<f64> = seen.iter().filter_map(|s| s.0).collect();
-        anyhow::ensure!(
-            values.windows(2).all(|w| w[0] <= w[1]),
-            "the bar went backwards: {values:?}"
-        );
-        anyhow::ensure!(
-            seen.iter().any(|(_, words, _)| words.ends_with("Python…")),
-            "no compile or start step was shown: {seen:?}"
-        );
-        browser
-            .wait_text("relay-status", "connected", Duration::from_secs(10))
-            .await
-    }
-    .await;
-    if result.is_err() {
-        browser.dump().await;
-    }
-    browser.close().await;
-    result
+            let values: Vec<f64> = seen.iter().filter_map(|s| s.0).collect();
+            anyhow::ensure!(
+                values.windows(2).all(|w| w[0] <= w[1]),
+                "the bar went backwards: {values:?}"
+            );
+            anyhow::ensure!(
+                seen.iter().any(|(_, words, _)| words.ends_with("Python…")),
+                "no compile or start step was shown: {seen:?}"
+            );
+            browser
+                .wait_text("relay-status", "connected", Duration::from_secs(10))
+                .await
+        })
+        .await
 }
 
 #[tokio::test]
 async fn a_page_that_is_not_isolated_says_why_and_what_to_do() -> anyhow::Result<()> {
     let browser = Browser::start().await?;
-    let result = async {
-        // The same page from a plain file server, which sends no isolation headers.
-        let plain = serve_without_isolation().await?;
-        browser.client.goto(&format!("http://{plain}/")).await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let said = browser.text("load-error").await.unwrap_or_default();
-            if !said.is_empty() {
+    browser
+        .check(async |browser| {
+            // The same page from a plain file server, which sends no isolation headers.
+            let plain = serve_without_isolation().await?;
+            browser.client.goto(&format!("http://{plain}/")).await?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let said = browser.text("load-error").await.unwrap_or_default();
+                if !said.is_empty() {
+                    anyhow::ensure!(
+                        said.contains("not cross-origin isolated")
+                            && said.contains("SharedArrayBuffer")
+                            && said.contains("Open it from the Soket relay"),
+                        "{said}"
+                    );
+                    break;
+                }
                 anyhow::ensure!(
-                    said.contains("not cross-origin isolated")
-                        && said.contains("SharedArrayBuffer")
-                        && said.contains("Open it from the Soket relay"),
-                    "{said}"
+                    tokio::time::Instant::now() < deadline,
+                    "no load-error after 30 s"
                 );
-                break;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "no load-error after 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let runtime = browser
-            .client
-            .execute(
-                "return document.getElementById('runtime-status').textContent",
-                vec![],
-            )
-            .await?;
-        anyhow::ensure!(runtime == "failed", "runtime-status reads {runtime}");
-        Ok(())
-    }
-    .await;
-    if result.is_err() {
-        browser.dump().await;
-    }
-    browser.close().await;
-    result
+            let runtime = browser
+                .client
+                .execute(
+                    "return document.getElementById('runtime-status').textContent",
+                    vec![],
+                )
+                .await?;
+            anyhow::ensure!(runtime == "failed", "runtime-status reads {runtime}");
+            Ok(())
+        })
+        .await
 }
 
 /// A file server for `www/` that sends no isolation headers (HTTP/1.0, one request per connection),
