@@ -1,6 +1,7 @@
 // The course: the lesson list (with a mark on every lesson done) and one lesson at a time, its text, its
-// exercises (one shown at a time: task, program panels, Check, hints, solution) and links to the lessons
-// before and after. The lessons are www/course.json, which the build makes from www/lessons/*.toml.
+// exercises (one shown at a time: task, program panels, the network view, Check, hints, solution) and
+// links to the lessons before and after. The lessons are www/course.json, which the build makes from
+// www/lessons/*.toml.
 //
 // Addresses: `#/lesson/<id>` shows a lesson's first exercise, `#/lesson/<id>/<n>` its n-th.
 // Elements (docs in ARCHITECTURE.md, "The page's contract"): `lesson-title`, `lesson-text`,
@@ -10,6 +11,7 @@
 import { runCheck } from './check.js';
 import { element } from './dom.js';
 import { t } from './i18n.js';
+import { NetworkView } from './network-view.js';
 import { ProgramPanel } from './program-panel.js';
 import * as store from './store.js';
 
@@ -105,6 +107,10 @@ export class LessonView {
       source: store.savedCode(lesson.id, index, program.name) ?? program.starter,
       onChange: (text) => store.saveCode(lesson.id, index, program.name, text),
     })]));
+    // The exercise's sockets and calls, its check's included, under its panels: in the exercise's section
+    // itself, so that on a phone its bar can stick to the bottom of the screen.
+    this.network = new NetworkView(grid.parentNode, soket, { programs: this.exercise.programs.map((p) => p.name), lang });
+    grid.after(this.network.section);
     this.checkButton.addEventListener('click', () => this.check());
     this.resetButton.addEventListener('click', () => this.reset());
     this.hintButton.addEventListener('click', () => this.showHint());
@@ -125,6 +131,7 @@ export class LessonView {
     const { lesson, exercise } = this;
     this.title.textContent = lesson.title[lang];
     for (const panel of this.panels.values()) panel.setLanguage(lang);
+    this.network.setLanguage(lang);
     this.place.textContent = `${t('lesson', lang)} ${this.at + 1} / ${this.count}`;
     this.toList.textContent = t('allLessons', lang);
     this.text.replaceWith(this.text = html('lesson-text', 'lesson-text', lesson.html[lang]));
@@ -227,6 +234,7 @@ export class LessonView {
 
   async destroy() {
     this.live = false;
+    this.network.destroy();
     this.article.remove();
     await Promise.all([...this.panels.values()].map((panel) => panel.destroy()));
   }

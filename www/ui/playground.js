@@ -1,7 +1,10 @@
-// The playground: the seed's example in Python 3, one panel per program, free to edit and run.
+// The playground: the seed's example in Python 3, one panel per program, free to edit and run, and the
+// network view below them (their sockets and calls).
 
 import { element, code } from './dom.js';
+import { NetworkView } from './network-view.js';
 import { ProgramPanel } from './program-panel.js';
+import * as store from './store.js';
 
 // The seed's example, in Python 3.
 const PROGRAMS = [
@@ -47,6 +50,7 @@ export function showPlayground(root, soket) {
   const grid = element('div', { class: 'programs' });
   root.replaceChildren(intro, grid);
   const panels = PROGRAMS.map((program) => new ProgramPanel(grid, soket, program));
+  const network = new NetworkView(root, soket, { programs: PROGRAMS.map((p) => p.name), lang: store.language() });
   let live = true;
   soket.ready.then(
     () => { if (live) panels.forEach((panel) => panel.enable(true)); },
@@ -54,8 +58,13 @@ export function showPlayground(root, soket) {
     () => {},
   );
   return {
+    // The language switch (page.js) calls this; the playground's own text stays in English.
+    render(lang) {
+      network.setLanguage(lang);
+    },
     async destroy() {
       live = false;
+      network.destroy();
       await Promise.all(panels.map((panel) => panel.destroy()));
     },
   };

@@ -1,0 +1,243 @@
+//! The network view in a real Chromium: the playground's seed server and client, run with their Run
+//! buttons, show in the view as a learner would watch them — the server's LISTEN row with its public
+//! address, a copy button and an `nc` line; the calls in causal order in the timeline, with arrows from
+//! the client's connect to the server's accept and from the server's send to the client's recv; and the
+//! view agrees with `window.soket.events()` and `sockets()`. Only the page's contract (ARCHITECTURE.md)
+//! is used. It also takes screenshots at 1280×800 and 390×844 (a phone, where the view is a toggle) into
+//! the temporary directory (`netview-*.png`), for a person to look at.
+//!
+//! Needs `www/pkg/` and `www/editor.js`: `cargo xtask test` builds both before these run.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use fantoccini::Locator;
+use serde_json::{json, Value};
+use soket_e2e::Page;
+
+/// How long a program started from the page may take to reach a state.
+const WITHIN: Duration = Duration::from_secs(30);
+
+const THANKS: &str = "Thank you for connecting";
+
+fn css(testid: &str) -> String {
+    format!("[data-testid=\"{testid}\"]")
+}
+
+async fn click(page: &Page, css: &str) -> Result<()> {
+    let button = page.browser.client.find(Locator::Css(css)).await?;
+    ensure!(button.is_enabled().await?, "{css} is disabled");
+    button.click().await?;
+    Ok(())
+}
+
+/// The network view as the DOM has it: its socket rows and its timeline's events.
+const VIEW: &str = r#"
+const text = (node) => node?.textContent ?? null;
+const rows = [...document.querySelectorAll('[data-testid="net-sockets"] [data-testid="net-socket"]')].map((tr) => ({
+  program: tr.dataset.program, fd: Number(tr.dataset.fd), state: tr.dataset.state,
+  cells: [...tr.cells].map((td) => td.textContent),
+  nc: text(tr.querySelector('[data-testid="net-nc"]')),
+  copy: tr.querySelector('[data-testid="net-copy"]') !== null,
+}));
+const events = [...document.querySelectorAll('[data-testid="net-timeline"] [data-testid="net-event"]')].map((li) => ({
+  type: li.dataset.type, seq: Number(li.dataset.seq), program: li.dataset.program,
+  bytes: li.dataset.bytes === undefined ? null : Number(li.dataset.bytes),
+  from: li.dataset.from === undefined ? null : Number(li.dataset.from),
+  text: li.textContent,
+}));
+const empty = [...document.querySelectorAll('.net-empty')].filter((p) => !p.hidden).map((p) => p.textContent);
+return { rows, events, empty };
+"#;
+
+async fn view(page: &Page) -> Result<Value> {
+    Ok(page.browser.client.execute(VIEW, vec![]).await?)
+}
+
+/// Waits until the view satisfies `ready`; returns it.
+async fn wait_view(page: &Page, what: &str, ready: impl Fn(&Value) -> bool) -> Result<Value> {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let now = view(page).await?;
+        if ready(&now) {
+            return Ok(now);
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the network view shows no {what} after {WITHIN:?}: {now:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The first event of `program` of this type in the timeline, after seq `after`.
+fn find<'a>(events: &'a [Value], program: &str, kind: &str, after: i64) -> Option<&'a Value> {
+    events.iter().find(|e| {
+        e["program"] == program && e["type"] == kind && e["seq"].as_i64().unwrap_or(-1) > after
+    })
+}
+
+async fn screenshot(page: &Page, name: &str) -> Result<()> {
+    let png = page.browser.client.screenshot().await?;
+    let path = std::env::temp_dir().join(format!("netview-{name}.png"));
+    std::fs::write(&path, png)?;
+    eprintln!("screenshot: {}", path.display());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_seed_pair_shows_in_the_network_view() -> Result<()> {
+    let page = Page::open_at("/#/playground", &[]).await?;
+    page.check(async |page| {
+        let browser = &page.browser;
+        let client = &browser.client;
+        client.set_window_size(1280, 800).await?;
+
+        // Before any program: the view says so.
+        let before = view(page).await?;
+        ensure!(
+            before["rows"].as_array().is_some_and(Vec::is_empty)
+                && before["empty"].as_array().is_some_and(|e| e.contains(&json!("no sockets yet — run a program"))),
+            "the view before any run: {before:#}"
+        );
+
+        // The playground's own server.py, by its Run button.
+        click(page, &css("run-server.py")).await?;
+        browser.wait_text("status-server.py", "running", WITHIN).await?;
+        let listening = wait_view(page, "LISTEN row of server.py", |v| {
+            v["rows"].as_array().is_some_and(|rows| {
+                rows.iter().any(|r| r["program"] == "server.py" && r["state"] == "LISTEN" && r["nc"].is_string())
+            })
+        })
+        .await?;
+        let listeners = client.execute("return window.soket.listeners()", vec![]).await?;
+        let public = listeners[0]["public"].as_str().context("listeners()")?.to_owned();
+        let (host, port) = public.rsplit_once(':').context("host:port")?;
+        let row = listening["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["state"] == "LISTEN"))
+            .context("a LISTEN row")?;
+        ensure!(
+            row["nc"] == format!("nc {host} {port}")
+                && row["copy"] == true
+                && row["cells"][1] == "TCP"
+                && row["cells"][3].as_str().is_some_and(|local| local.ends_with(":12345"))
+                && row["cells"][4].as_str().is_some_and(|peer| peer.contains(public.as_str())),
+            "the LISTEN row: {row:#}; listeners() = {listeners}"
+        );
+        // The table is sockets(), row for row.
+        let sockets = client.execute("return window.soket.sockets()", vec![]).await?;
+        let listen = sockets
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["state"] == "LISTEN"))
+            .with_context(|| format!("no LISTEN in sockets() = {sockets}"))?;
+        ensure!(
+            listen["program"] == "server.py"
+                && listen["transport"] == "tcp"
+                && listen["public"] == public
+                && listen["fd"] == row["fd"],
+            "sockets() = {sockets}; the row = {row:#}"
+        );
+
+        // The copy button copies the address and says so.
+        click(page, &format!("tr[data-state=\"LISTEN\"] {}", css("net-copy"))).await?;
+        let copied = client
+            .execute("return document.querySelector('tr[data-state=\"LISTEN\"] .net-copied').textContent", vec![])
+            .await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut said = copied;
+        while said != "copied" && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            said = client
+                .execute("return document.querySelector('tr[data-state=\"LISTEN\"] .net-copied').textContent", vec![])
+                .await?;
+        }
+        ensure!(said == "copied", "after Copy the row says {said}");
+
+        // Then client.py, which the server thanks.
+        click(page, &css("run-client.py")).await?;
+        browser.wait_text("status-client.py", "exited 0", WITHIN).await?;
+        let out = browser.text("output-client.py").await?;
+        ensure!(out.trim_end() == THANKS, "client.py's console: {out:?}");
+
+        let seen = wait_view(page, "recv of 24 bytes by client.py", |v| {
+            v["events"].as_array().is_some_and(|events| {
+                events.iter().any(|e| e["program"] == "client.py" && e["type"] == "recv" && e["bytes"] == 24)
+            })
+        })
+        .await?;
+        let events = seen["events"].as_array().context("events")?;
+        let seq = |e: &Value| e["seq"].as_i64().unwrap_or(-1);
+        let order = || -> Result<()> {
+            let listen = find(events, "server.py", "listen", -1).context("server.py's listen")?;
+            let connect = find(events, "client.py", "connect", seq(listen)).context("client.py's connect after the listen")?;
+            let accept = find(events, "server.py", "accept", seq(connect)).context("server.py's accept after the connect")?;
+            let send = find(events, "server.py", "send", seq(accept)).context("server.py's send after the accept")?;
+            let recv = find(events, "client.py", "recv", seq(send)).context("client.py's recv after the send")?;
+            ensure!(send["bytes"] == 24 && send["text"].as_str().is_some_and(|t| t.contains(THANKS)), "the send: {send}");
+            ensure!(recv["bytes"] == 24 && recv["text"].as_str().is_some_and(|t| t.contains(THANKS)), "the recv: {recv}");
+            // The arrows: the accept answers the client's connect; the recv reads the server's send.
+            ensure!(accept["from"] == connect["seq"], "no arrow from the connect to the accept: {accept} {connect}");
+            ensure!(recv["from"] == send["seq"], "no arrow from the send to the recv: {recv} {send}");
+            Ok(())
+        };
+        order().with_context(|| format!("the timeline: {:#}", seen["events"]))?;
+        // Its items in seq order, one per call.
+        ensure!(events.windows(2).all(|w| seq(&w[0]) < seq(&w[1])), "the timeline is out of order: {events:#?}");
+
+        // window.soket.events() agrees: the same calls, and the connection's two ends match.
+        let all = client.execute("return window.soket.events()", vec![]).await?;
+        let all = all.as_array().context("events()")?;
+        let theirs: Vec<(i64, &Value, &Value)> = all.iter().map(|e| (seq(e), &e["type"], &e["program"])).collect();
+        let ours: Vec<(i64, &Value, &Value)> = events.iter().map(|e| (seq(e), &e["type"], &e["program"])).collect();
+        ensure!(ours == theirs, "the timeline draws {ours:?}\nbut events() = {theirs:?}");
+        let by_seq = |s: i64| all.iter().find(|e| seq(e) == s);
+        for e in events.iter().filter(|e| e["bytes"].is_number()) {
+            let other = by_seq(seq(e)).context("seq")?;
+            ensure!(other["bytes"] == e["bytes"], "{e} draws other bytes than events()' {other}");
+        }
+        let connected = all
+            .iter()
+            .find(|e| e["program"] == "client.py" && e["type"] == "connected")
+            .context("no connected in events()")?;
+        let accepted = all
+            .iter()
+            .find(|e| e["program"] == "server.py" && e["type"] == "accept")
+            .context("no accept in events()")?;
+        ensure!(
+            connected["local"] == accepted["peer"] && connected["peer"] == accepted["local"],
+            "the ends do not match: {connected} and {accepted}"
+        );
+
+        // What a person sees: the page at 1280×800, the view scrolled into sight, and a phone.
+        screenshot(page, "1280-top").await?;
+        client
+            .execute("document.querySelector('[data-testid=\"net-toggle\"]').scrollIntoView()", vec![])
+            .await?;
+        screenshot(page, "1280-view").await?;
+        client.set_window_size(390, 844).await?;
+        let toggle = css("net-toggle");
+        let expanded = "return document.querySelector(arguments[0]).getAttribute('aria-expanded')";
+        let mut now = Value::Null;
+        for _ in 0..40 {
+            now = client.execute(expanded, vec![json!(toggle)]).await?;
+            if now == "false" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ensure!(now == "false", "on a phone the view starts collapsed: aria-expanded = {now}");
+        client.execute("window.scrollTo(0, 0)", vec![]).await?;
+        screenshot(page, "390-collapsed").await?;
+        click(page, &toggle).await?;
+        let now = client.execute(expanded, vec![json!(toggle)]).await?;
+        ensure!(now == "true", "the toggle did not open the view: aria-expanded = {now}");
+        let shown = client
+            .execute("return document.querySelector('[data-testid=\"net-timeline\"]').getClientRects().length > 0", vec![])
+            .await?;
+        ensure!(shown == true, "the timeline is not shown once the view is open");
+        screenshot(page, "390-open").await?;
+        Ok(())
+    })
+    .await
+}
