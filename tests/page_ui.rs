@@ -279,6 +279,34 @@ async fn the_seeds_python_2_gets_cpythons_hint() -> Result<()> {
         ] {
             ensure!(err.contains(want), "the console lacks {want:?}: {err}");
         }
+        // The traceback's line is marked in the editor, and a click on it in the console goes there.
+        let marked = "return [...document.querySelectorAll(
+            '[data-testid=\"editor-server.py\"] .cm-error-line')].map((l) => l.textContent)";
+        let marked = page.browser.client.execute(marked, vec![]).await?;
+        ensure!(
+            marked.as_array().is_some_and(|lines| lines.len() == 1
+                && lines[0]
+                    .as_str()
+                    .is_some_and(|l| l.contains("print 'Got connection from'"))),
+            "marked lines: {marked}"
+        );
+        let link = format!("{} .trace-link[data-line=\"13\"]", css("output-server.py"));
+        page.browser
+            .client
+            .find(Locator::Css(&link))
+            .await?
+            .click()
+            .await?;
+        let active = "const line = document.querySelector(
+            '[data-testid=\"editor-server.py\"] .cm-focused .cm-activeLine');
+            return line ? line.textContent : null";
+        let active = page.browser.client.execute(active, vec![]).await?;
+        ensure!(
+            active
+                .as_str()
+                .is_some_and(|l| l.contains("print 'Got connection from'")),
+            "after the click the cursor is on {active}"
+        );
         Ok(())
     })
     .await

@@ -1,7 +1,8 @@
 // A program's console: the output it writes (`output-NAME`, plain text, stderr in spans of class
 // `stderr`, what the learner typed in spans of class `stdin`) and, under it, the line its input() reads
 // (`stdin-NAME`): Enter sends the line (it shows in the console, as a terminal echoes it), Ctrl-D on an
-// empty line ends the input.
+// empty line ends the input. When the program has ended, the traceback lines that point into its own file
+// become buttons (`trace-link`) that take the editor to that line.
 
 import { element } from './dom.js';
 import { t } from './i18n.js';
@@ -65,6 +66,36 @@ export class Console {
       program.closeStdin();
       this.input.disabled = true;
     }
+  }
+
+  /**
+   * Turns every traceback line of stderr that points into `file` (`File "server.py", line 9`) into a
+   * button (class `trace-link`, `data-line`) that calls `jump(line)`. Returns the lines, in order.
+   */
+  linkTraceback(file, jump) {
+    const pattern = /File "([^"\n]+)", line (\d+)/g;
+    const lines = [];
+    for (const span of [...this.output.querySelectorAll('span.stderr')]) {
+      const text = span.textContent;
+      const parts = [];
+      let last = 0;
+      for (const match of text.matchAll(pattern)) {
+        if (match[1] !== file) continue;
+        const line = Number(match[2]);
+        lines.push(line);
+        parts.push(text.slice(last, match.index));
+        const link = element('button', {
+          class: 'trace-link', type: 'button', 'data-line': line, title: `go to line ${line} of ${file}`,
+        }, match[0]);
+        link.addEventListener('click', () => jump(line));
+        parts.push(link);
+        last = match.index + match[0].length;
+      }
+      if (parts.length === 0) continue;
+      parts.push(text.slice(last));
+      span.replaceChildren(...parts);
+    }
+    return lines;
   }
 
   /** Appends output ('stdout', 'stderr' or 'stdin'), keeping the console scrolled to the end if it was. */

@@ -3,6 +3,7 @@
 //
 //   const editor = createEditor(parent, { doc, label, onRun, onChange });
 //   editor.text(); editor.setText(text); editor.focus();
+//   editor.markLines([3]); editor.goToLine(3);  // where a traceback points (1-based lines)
 // onRun: Ctrl+Enter (Cmd+Enter) was pressed; onChange(text): the learner edited the text.
 
 let bundled;
@@ -36,5 +37,13 @@ function plainEditor(parent, { doc, label, onRun, onChange }) {
     text: () => area.value,
     setText: (text) => { area.value = text; },
     focus: () => area.focus(),
+    // A textarea cannot mark a line; going to one still works.
+    markLines: () => {},
+    goToLine: (n) => {
+      const lines = area.value.split('\n');
+      const at = lines.slice(0, Math.max(n - 1, 0)).reduce((sum, line) => sum + line.length + 1, 0);
+      area.focus();
+      area.setSelectionRange(at, at);
+    },
   };
 }

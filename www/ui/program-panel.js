@@ -89,6 +89,7 @@ export class ProgramPanel {
     });
     this.program = current;
     this.console.clear();
+    this.editor.markLines([]);
     this.console.attach(stdin === undefined ? current : null);
     started?.(current);
     const outcome = await current.done;
@@ -96,6 +97,9 @@ export class ProgramPanel {
     this.showListeners(this.soket.listeners());
     if (this.program === current) {
       this.program = null;
+      // Where a traceback points into this file: marked in the editor, a click away in the console.
+      const lines = this.console.linkTraceback(this.name, (line) => this.editor.goToLine(line));
+      this.editor.markLines(lines);
       this.setStatus(`exited ${outcome.exitCode}`, outcome.exitCode === 0 ? 'ok' : 'failed');
       this.stopButton.disabled = true;
       this.console.attach(null);

@@ -6,6 +6,8 @@
 //   editor.text();            // the source as it is now
 //   editor.setText('...');    // replaces it (undoable)
 //   editor.focus();
+//   editor.markLines([3, 9]);  // marks these lines (1-based) as where a traceback points; [] unmarks
+//   editor.goToLine(9);        // puts the cursor at the start of line 9, scrolled into view, focused
 //
 // The setup is chosen for beginners typing real code, and for tests that type through WebDriver: auto-indent
 // after `:` and on Enter, Tab indents (Escape then Tab leaves the editor), undo, bracket matching, line
@@ -20,8 +22,9 @@ import {
   indentUnit,
   syntaxHighlighting,
 } from '@codemirror/language';
-import { EditorState } from '@codemirror/state';
+import { EditorState, StateEffect, StateField } from '@codemirror/state';
 import {
+  Decoration,
   EditorView,
   drawSelection,
   highlightActiveLine,
@@ -31,6 +34,24 @@ import {
   lineNumbers,
 } from '@codemirror/view';
 
+// The lines a traceback points at: set by markLines, cleared by the learner's next edit.
+const setMarks = StateEffect.define();
+const errorLine = Decoration.line({ class: 'cm-error-line' });
+const marks = StateField.define({
+  create: () => Decoration.none,
+  update(value, transaction) {
+    for (const effect of transaction.effects) {
+      if (effect.is(setMarks)) {
+        const doc = transaction.state.doc;
+        const lines = [...new Set(effect.value)].filter((n) => n >= 1 && n <= doc.lines).sort((a, b) => a - b);
+        return Decoration.set(lines.map((n) => errorLine.range(doc.line(n).from)));
+      }
+    }
+    return transaction.docChanged ? Decoration.none : value;
+  },
+  provide: (field) => EditorView.decorations.from(field),
+});
+
 const theme = EditorView.theme({
   '&': { fontSize: '0.9rem', backgroundColor: '#fff' },
   '.cm-content': { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace' },
@@ -39,6 +60,7 @@ const theme = EditorView.theme({
   '.cm-scroller': { overflow: 'auto' },
   // The current line stands out only while one types in this editor.
   '&:not(.cm-focused) .cm-activeLine, &:not(.cm-focused) .cm-activeLineGutter': { backgroundColor: 'transparent' },
+  '.cm-error-line, &:not(.cm-focused) .cm-error-line': { backgroundColor: '#fde2e0', boxShadow: 'inset 3px 0 #b3261e' },
 });
 
 /**
@@ -71,6 +93,7 @@ export function createEditor(parent, { doc = '', label = 'code', onRun = () => {
         keymap.of([run, ...defaultKeymap, ...historyKeymap, indentWithTab]),
         python(),
         theme,
+        marks,
         changes,
         EditorView.contentAttributes.of({
           'aria-label': `${label} source`,
@@ -93,5 +116,11 @@ export function createEditor(parent, { doc = '', label = 'code', onRun = () => {
       }
     },
     focus: () => view.focus(),
+    markLines: (lines) => view.dispatch({ effects: setMarks.of(lines) }),
+    goToLine: (n) => {
+      const line = view.state.doc.line(Math.min(Math.max(n, 1), view.state.doc.lines));
+      view.dispatch({ selection: { anchor: line.from }, effects: EditorView.scrollIntoView(line.from, { y: 'center' }) });
+      view.focus();
+    },
   };
 }
