@@ -47,7 +47,7 @@ const events = [...document.querySelectorAll('[data-testid="net-timeline"] [data
   text: li.textContent,
 }));
 const empty = [...document.querySelectorAll('.net-empty')].filter((p) => !p.hidden).map((p) => p.textContent);
-return { rows, events, empty };
+return { rows, events, empty, all: window.soket.events() };
 "#;
 
 async fn view(page: &Page) -> Result<Value> {
@@ -77,6 +77,28 @@ fn find<'a>(events: &'a [Value], program: &str, kind: &str, after: i64) -> Optio
     })
 }
 
+/// Makes the page's viewport `width`×`height` (the window is larger by the browser's own bars).
+async fn viewport(page: &Page, width: u32, height: u32) -> Result<()> {
+    let client = &page.browser.client;
+    let inner = "return [window.innerWidth, window.innerHeight]";
+    client.set_window_size(width, height).await?;
+    let now = client.execute(inner, vec![]).await?;
+    let (w, h) = (
+        now[0].as_u64().context("innerWidth")?,
+        now[1].as_u64().context("innerHeight")?,
+    );
+    let grow = |want: u32, got: u64| (2 * u64::from(want)).saturating_sub(got) as u32;
+    client
+        .set_window_size(grow(width, w), grow(height, h))
+        .await?;
+    let now = client.execute(inner, vec![]).await?;
+    ensure!(
+        now == json!([width, height]),
+        "the viewport is {now}, not {width}×{height}"
+    );
+    Ok(())
+}
+
 async fn screenshot(page: &Page, name: &str) -> Result<()> {
     let png = page.browser.client.screenshot().await?;
     let path = std::env::temp_dir().join(format!("netview-{name}.png"));
@@ -91,7 +113,7 @@ async fn the_seed_pair_shows_in_the_network_view() -> Result<()> {
     page.check(async |page| {
         let browser = &page.browser;
         let client = &browser.client;
-        client.set_window_size(1280, 800).await?;
+        viewport(page, 1280, 800).await?;
 
         // Before any program: the view says so.
         let before = view(page).await?;
@@ -185,17 +207,27 @@ async fn the_seed_pair_shows_in_the_network_view() -> Result<()> {
         // Its items in seq order, one per call.
         ensure!(events.windows(2).all(|w| seq(&w[0]) < seq(&w[1])), "the timeline is out of order: {events:#?}");
 
-        // window.soket.events() agrees: the same calls, and the connection's two ends match.
-        let all = client.execute("return window.soket.events()", vec![]).await?;
-        let all = all.as_array().context("events()")?;
-        let theirs: Vec<(i64, &Value, &Value)> = all.iter().map(|e| (seq(e), &e["type"], &e["program"])).collect();
-        let ours: Vec<(i64, &Value, &Value)> = events.iter().map(|e| (seq(e), &e["type"], &e["program"])).collect();
-        ensure!(ours == theirs, "the timeline draws {ours:?}\nbut events() = {theirs:?}");
-        let by_seq = |s: i64| all.iter().find(|e| seq(e) == s);
-        for e in events.iter().filter(|e| e["bytes"].is_number()) {
-            let other = by_seq(seq(e)).context("seq")?;
-            ensure!(other["bytes"] == e["bytes"], "{e} draws other bytes than events()' {other}");
-        }
+        // window.soket.events() agrees: the same calls (the diagram may be a draw behind: wait for it).
+        let key = |e: &Value| (seq(e), e["type"].clone(), e["program"].clone(), e["bytes"].clone());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let both = loop {
+            let both = view(page).await?;
+            let agree = |v: &Value| -> Option<bool> {
+                let ours: Vec<_> = v["events"].as_array()?.iter().map(key).collect();
+                let theirs: Vec<_> = v["all"].as_array()?.iter().map(|e| {
+                    let bytes = if e["type"] == "send" || e["type"] == "recv" { e["bytes"].clone() } else { Value::Null };
+                    (seq(e), e["type"].clone(), e["program"].clone(), bytes)
+                }).collect();
+                Some(ours == theirs)
+            };
+            if agree(&both) == Some(true) || tokio::time::Instant::now() > deadline {
+                ensure!(agree(&both) == Some(true), "the timeline draws {:#}\nbut events() = {:#}", both["events"], both["all"]);
+                break both;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // The connection's two ends match.
+        let all = both["all"].as_array().context("events()")?;
         let connected = all
             .iter()
             .find(|e| e["program"] == "client.py" && e["type"] == "connected")
@@ -215,7 +247,7 @@ async fn the_seed_pair_shows_in_the_network_view() -> Result<()> {
             .execute("document.querySelector('[data-testid=\"net-toggle\"]').scrollIntoView()", vec![])
             .await?;
         screenshot(page, "1280-view").await?;
-        client.set_window_size(390, 844).await?;
+        viewport(page, 390, 844).await?;
         let toggle = css("net-toggle");
         let expanded = "return document.querySelector(arguments[0]).getAttribute('aria-expanded')";
         let mut now = Value::Null;

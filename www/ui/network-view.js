@@ -231,8 +231,10 @@ export class NetworkView {
   }
 
   makeRow(s) {
-    const cells = ['program', 'kind', 'state', 'local', 'peer', 'sent', 'received']
-      .map((name) => element('td', { class: `net-${name}` }));
+    // Each cell says what it is too, for a narrow screen, where the rows are stacked (style.css).
+    const cells = ['program', 'kind', 'state', 'local', 'peer', 'sent', 'received'].map((name) => element('td', {
+      class: `net-${name}`, 'data-label': t(`net${name[0].toUpperCase()}${name.slice(1)}`, this.lang),
+    }));
     const tr = element('tr', { 'data-testid': 'net-socket', 'data-program': s.program, 'data-fd': s.fd }, ...cells);
     return { tr, cells, public: null, publicBox: null };
   }
