@@ -97,6 +97,8 @@ fn steps(tally: &mut Tally) -> Result<()> {
     browser.args(["test", "-p", E2E_PACKAGE]);
     step(&tools::describe(&browser), || {
         tools::ensure_chromium()?;
+        // What the browser tests inject into the page (axe-core), pinned in tests/package-lock.json.
+        crate::web::install(&tools::root().join("tests"))?;
         tools::run_streaming(&mut browser, |l| tally.line(l))
     })?;
 

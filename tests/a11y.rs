@@ -1,0 +1,63 @@
+//! The page checked by axe-core (npm, pinned in `tests/package-lock.json`; `cargo xtask test` installs it)
+//! in a real Chromium: a lesson and the playground, after the seed's pair ran, have no serious or critical
+//! accessibility violation.
+
+use anyhow::{ensure, Context, Result};
+use serde_json::Value;
+use soket_e2e::{root, Page, SEED_CLIENT, SEED_SERVER};
+
+/// Runs axe on the page as it is now; returns its serious and critical violations, one line each.
+async fn violations(page: &Page) -> Result<Vec<String>> {
+    let path = root().join("tests/node_modules/axe-core/axe.min.js");
+    let axe = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} is missing: run `npm ci` in tests/ (cargo xtask test does)",
+            path.display()
+        )
+    })?;
+    let client = &page.browser.client;
+    client.execute(&axe, vec![]).await?;
+    let run = "const done = arguments[arguments.length - 1];
+        axe.run(document, { resultTypes: ['violations'] })
+          .then((r) => done(r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+            .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`)))
+          .catch((e) => done([`axe failed: ${e}`]));";
+    let found = client.execute_async(run, vec![]).await?;
+    Ok(found
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_lesson_and_the_playground_have_no_serious_accessibility_violation() -> Result<()> {
+    let page = Page::open_at("/#/lesson/simple-server-client", &[]).await?;
+    page.check(async |page| {
+        let lesson = violations(page).await?;
+        let client = &page.browser.client;
+        client.goto(&page.relay.url("/#/playground")).await?;
+        soket_e2e::wait_for(
+            client,
+            "[data-testid=\"run-server.py\"]",
+            std::time::Duration::from_secs(30),
+        )
+        .await?;
+        let server = page.start("server.py", SEED_SERVER).await?;
+        page.wait_listener(&server, 12345).await?;
+        let out = page.run("client.py", SEED_CLIENT).await?;
+        ensure!(out.stdout == "Thank you for connecting\n", "{out}");
+        let playground = violations(page).await?;
+        page.stop(&server).await?;
+        ensure!(
+            lesson.is_empty() && playground.is_empty(),
+            "in the lesson: {lesson:#?}\nin the playground: {playground:#?}"
+        );
+        Ok(())
+    })
+    .await
+}
