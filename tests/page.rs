@@ -76,7 +76,7 @@ async fn loading_shows_the_runtimes_bytes_then_ready() -> anyhow::Result<()> {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
             let mut seen = Vec::new();
             loop {
-                let line = load_line(&browser).await?;
+                let line = load_line(browser).await?;
                 let done = line.1 == "ready" && line.2;
                 seen.push(line);
                 if done {
