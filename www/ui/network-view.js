@@ -31,7 +31,7 @@ const NARROW_ROW = 40;
 /** The share of the width between two lanes' lifelines that only arrows use, in percent. */
 const GAP = 14;
 
-/** The least time between two drawings of the diagram, in ms. */
+/** The least time between two drawings of the diagram, in ms (more if drawing it takes long). */
 const TIMELINE_EVERY_MS = 100;
 
 /** How far back a UDP recv looks for the send it came from (a bound on the work per frame). */
@@ -111,6 +111,21 @@ export class NetworkView {
     this.wide.addEventListener('change', this.onWide);
     this.expand(this.wide.matches);
 
+    // Whether the diagram follows the newest calls: it does until the learner scrolls up. Known from
+    // its scroll events, so that a draw reads no layout.
+    this.following = true;
+    this.timeline.addEventListener('scroll', () => {
+      const { scrollTop, clientHeight, scrollHeight } = this.timeline;
+      this.following = scrollTop + clientHeight >= scrollHeight - 2 * ROW_WIDE;
+    }, { passive: true });
+    // Whether any of the view is on screen: off it (a lesson's text above it, say) it does not draw.
+    this.onScreen = true;
+    this.visible = new IntersectionObserver(([entry]) => {
+      this.onScreen = entry.isIntersecting;
+      if (this.onScreen) this.schedule();
+    });
+    this.visible.observe(this.section);
+
     this.frame = 0;
     this.onNet = (event) => {
       this.detail = event.detail;
@@ -130,6 +145,8 @@ export class NetworkView {
   /** Writes the view's own words in `lang` ('id' or 'en'); addresses, states and calls stay as they are. */
   setLanguage(lang) {
     this.lang = lang;
+    this.toggle.replaceChildren(t('netTitle', lang), this.summary);
+    this.summary.textContent = '';
     this.socketsTitle.textContent = t('netSockets', lang);
     this.timelineTitle.textContent = t('netTimeline', lang);
     this.timeline.setAttribute('aria-label', t('netTimeline', lang));
@@ -181,17 +198,16 @@ export class NetworkView {
     const events = this.soket.events?.() ?? this.detail?.events ?? [];
     const since = this.since;
     const mine = since === null ? events : events.filter((e) => e.seq > since);
-    this.toggle.textContent = t('netTitle', this.lang);
-    this.summary.textContent = ` · ${t('netCount', this.lang)
+    const summary = ` · ${t('netCount', this.lang)
       .replace('{s}', this.number(sockets.length))
       .replace('{e}', this.number(mine.length))}`;
-    this.toggle.append(this.summary);
-    // Collapsed, only the toggle's counts change; the rest waits until it opens.
-    if (this.body.hidden) return;
+    if (this.summary.textContent !== summary) this.summary.textContent = summary;
+    // Collapsed or scrolled away, only the toggle's counts change; the rest waits until it shows.
+    if (this.body.hidden || !this.onScreen) return;
     this.drawSockets(sockets);
-    // The diagram is the costly part: under a flood of calls it is drawn a few times a second, which is
-    // as fast as anyone reads it.
-    const wait = (this.timelineAt ?? -Infinity) + TIMELINE_EVERY_MS - performance.now();
+    // The diagram is the costly part. Under a flood of calls it is drawn a few times a second (as fast as
+    // anyone reads it), and never more than about a tenth of the time, however slow the machine.
+    const wait = (this.timelineAt ?? -Infinity) - performance.now();
     if (wait > 0 && this.layout) {
       this.later ||= setTimeout(() => {
         this.later = 0;
@@ -199,8 +215,10 @@ export class NetworkView {
       }, wait);
       return;
     }
-    this.timelineAt = performance.now();
+    const start = performance.now();
     this.drawTimeline(events, mine, dropped);
+    const took = performance.now() - start;
+    this.timelineAt = start + Math.max(TIMELINE_EVERY_MS, 10 * took);
   }
 
   drawSockets(sockets) {
@@ -331,9 +349,6 @@ export class NetworkView {
     const lane = new Map(lanes.map((name, k) => [name, k]));
 
     const rowPx = this.wide.matches ? ROW_WIDE : NARROW_ROW;
-    // Read before anything changes, so that reading costs no layout.
-    const scroller = this.timeline;
-    const atEnd = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - rowPx;
 
     // The items already drawn stay (moved if need be) unless the lanes changed.
     const layout = `${lanes.join('\n')}|${rowPx}`;
@@ -361,8 +376,8 @@ export class NetworkView {
       return marker;
     }));
     const drawn = new Map();
-    let previous = null;
-    shown.forEach((e, i) => {
+    let fresh = 0;
+    const lis = shown.map((e, i) => {
       const k = lane.get(e.program);
       const source = from.get(e.seq);
       const j = source ? row.get(source.seq) : undefined;
@@ -379,31 +394,45 @@ export class NetworkView {
       const words = `${text}${origin}`;
       let item = this.drawn.get(e.seq);
       if (item?.words !== words) {
-        item?.li.remove();
-        item = { words, li: this.item(e, text, origin, source, k === 0 && n > 1, left(k), zone, rowPx), top: null };
+        fresh += 1;
+        item = { words, li: this.item(e, words, source, k === 0 && n > 1, left(k), zone, rowPx), top: null };
       }
       if (item.top !== i) {
         item.top = i;
         item.li.style.top = `${i * rowPx}px`;
       }
       drawn.set(e.seq, item);
-      // In seq order in the list too (what a screen reader reads), moving only what is out of place.
-      const at = previous ? previous.nextSibling : this.items.firstChild;
-      if (at !== item.li) this.items.insertBefore(item.li, at);
-      previous = item.li;
+      return item.li;
     });
-    for (const [seq, item] of this.drawn) if (!drawn.has(seq)) item.li.remove();
+    // In seq order in the list too (what a screen reader reads). Mostly new (a flood of calls): all at
+    // once; else moving only what is out of place.
+    if (fresh > lis.length / 2) {
+      this.items.replaceChildren(...lis);
+    } else {
+      for (const [seq, item] of this.drawn) if (drawn.get(seq) !== item) item.li.remove();
+      let previous = null;
+      for (const li of lis) {
+        const at = previous ? previous.nextSibling : this.items.firstChild;
+        if (at !== li) this.items.insertBefore(li, at);
+        previous = li;
+      }
+    }
     this.drawn = drawn;
     this.drawing.replaceChildren(...marks);
     // Follow the newest calls, unless the learner scrolled up to read older ones: on the next frame,
     // when the layout is done anyway (setting scrollTop now would force one).
-    if (atEnd) requestAnimationFrame(() => { scroller.scrollTop = scroller.scrollHeight; });
+    if (this.following) {
+      requestAnimationFrame(() => { this.timeline.scrollTop = this.timeline.scrollHeight; });
+    }
   }
 
-  /** One call's item: its words in its lane, its dot on the lane's lifeline (style.css draws it). */
-  item(e, text, origin, source, first, left, zone, rowPx) {
+  /**
+   * One call's item: its words in its lane (its seq before them, from style.css), its dot on the lane's
+   * lifeline (style.css too). Two elements, as a flood of calls makes 300 of them at a time.
+   */
+  item(e, words, source, first, left, zone, rowPx) {
     const failed = e.type === 'error' || (e.type === 'peer-closed' && e.errno);
-    return element('li', {
+    const li = element('li', {
       class: `net-event net-${e.type}${failed ? ' net-failed' : ''}${first ? ' net-first' : ''}`,
       'data-testid': 'net-event',
       'data-type': e.type,
@@ -412,10 +441,12 @@ export class NetworkView {
       'data-fd': e.fd,
       'data-bytes': e.bytes,
       'data-from': source?.seq,
-      title: `#${e.seq} ${e.program} fd ${e.fd} · ${text}${origin} · ${(e.t / 1000).toFixed(3)} s`,
-      style: `height:${rowPx}px;left:${first ? 0 : left}%;width:${zone}%`,
-    }, element('span', { class: 'net-text' }, element('span', { class: 'net-seq' }, `#${e.seq} `), text,
-      origin ? element('span', { class: 'net-from' }, origin) : null));
+      title: `#${e.seq} ${e.program} fd ${e.fd} · ${words} · ${(e.t / 1000).toFixed(3)} s`,
+      // 5 px over the lifeline, so that the dot is inside the item (which style.css clips: off screen it
+      // is not laid out at all).
+      style: `height:${rowPx}px;left:${first ? '0px' : `calc(${left}% - 5px)`};width:calc(${zone}% + 5px)`,
+    }, element('span', { class: 'net-text', 'data-seq': e.seq }, words));
+    return li;
   }
 
   /** Stops listening and takes the view off the page. */
@@ -424,6 +455,7 @@ export class NetworkView {
     this.wide.removeEventListener('change', this.onWide);
     cancelAnimationFrame(this.frame);
     clearTimeout(this.later);
+    this.visible.disconnect();
     for (const row of this.rows.values()) clearTimeout(row.copyTimer);
     this.section.remove();
   }
