@@ -243,6 +243,37 @@ async fn the_seed_pair_shows_in_the_network_view() -> Result<()> {
             "the ends do not match: {connected} and {accepted}"
         );
 
+        // A refused connect shows as such, by its errno's name, in a lane of its own program.
+        let refused = page.run("refused.py", REFUSED).await?;
+        refused.expect("refused.py", "refused\n")?;
+        let shown = wait_view(page, "error of refused.py", |v| {
+            v["events"].as_array().is_some_and(|events| {
+                events.iter().any(|e| e["program"] == "refused.py" && e["type"] == "error")
+            })
+        })
+        .await?;
+        let error = shown["events"]
+            .as_array()
+            .and_then(|events| events.iter().find(|e| e["type"] == "error"))
+            .context("the error")?;
+        ensure!(
+            error["text"].as_str().is_some_and(|t| t.starts_with("connect: ECONNREFUSED")),
+            "the refused connect reads {error}"
+        );
+        let red = client
+            .execute(
+                "return getComputedStyle(document.querySelector('[data-testid=\"net-event\"][data-type=\"error\"]')).color",
+                vec![],
+            )
+            .await?;
+        ensure!(red == "rgb(179, 38, 30)", "the error is not drawn in red: {red}");
+
+        // The view speaks the learner's language.
+        click(page, &css("lang-id")).await?;
+        let toggle = browser.text("net-toggle").await?;
+        click(page, &css("lang-en")).await?;
+        ensure!(toggle.starts_with("Jaringan"), "in Bahasa Indonesia the toggle reads {toggle:?}");
+
         // What a person sees: the page at 1280×800, the view scrolled into sight, and a phone.
         screenshot(page, "1280-top").await?;
         client
@@ -275,6 +306,16 @@ async fn the_seed_pair_shows_in_the_network_view() -> Result<()> {
     })
     .await
 }
+
+/// A connect to a port of the session where nothing listens.
+const REFUSED: &str = "\
+import socket
+
+try:
+    socket.create_connection(('localhost', 9))
+except ConnectionRefusedError:
+    print('refused')
+";
 
 /// Two connections to the lab's discard service, written to in turn: 100,000 sends that cannot be
 /// merged into one event, so the page's ring overflows.

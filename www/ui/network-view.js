@@ -28,8 +28,11 @@ export const TIMELINE_LIMIT = 300;
 const ROW_WIDE = 26;
 const NARROW_ROW = 40;
 
-/** The share of the width between two lanes' lifelines that only arrows use, in percent. */
-const GAP = 14;
+/**
+ * The share of the width between two lanes' lifelines that only arrows use, in percent: less when there
+ * are more lanes, whose words need the room.
+ */
+const gap = (lanes) => (lanes > 2 ? 6 : 14);
 
 /** The least time between two drawings of the diagram, in ms (more if drawing it takes long). */
 const TIMELINE_EVERY_MS = 100;
@@ -343,8 +346,8 @@ export class NetworkView {
     // Lane k's labels take a zone of the width; its lifeline is the zone's right edge for the first lane
     // (its labels right-aligned) and the left edge for the others, so the arrows of a pair of programs
     // run in the gap between them.
-    const zone = n > 1 ? (100 - (n - 1) * GAP) / n : 100;
-    const left = (k) => k * (zone + GAP);
+    const zone = n > 1 ? (100 - (n - 1) * gap(n)) / n : 100;
+    const left = (k) => k * (zone + gap(n));
     const lifeline = (k) => (k === 0 && n > 1 ? zone : left(k));
     const lane = new Map(lanes.map((name, k) => [name, k]));
 
