@@ -307,6 +307,10 @@ async fn the_seeds_python_2_gets_cpythons_hint() -> Result<()> {
                 .is_some_and(|l| l.contains("print 'Got connection from'")),
             "after the click the cursor is on {active}"
         );
+        // Clear empties the console.
+        click(page, "clear-server.py").await?;
+        let (out, _) = console(page, "server.py").await?;
+        ensure!(out.is_empty(), "the console after Clear: {out:?}");
         Ok(())
     })
     .await
@@ -344,6 +348,52 @@ async fn input_is_answered_through_the_console() -> Result<()> {
             "console: {out:?}"
         );
         Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_program_that_prints_forever_keeps_the_console_bounded() -> Result<()> {
+    let page = Page::open_at(PLAYGROUND, &[]).await?;
+    page.check(async |page| {
+        type_program(page, "client.py", "while True:\nprint('x' * 99)").await?;
+        click(page, "run-client.py").await?;
+        // A few megabytes of output go by; the console keeps its last 200,000 characters.
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let length =
+            "const [css] = arguments; return document.querySelector(css).textContent.length";
+        let mut longest = 0;
+        loop {
+            let now = page
+                .browser
+                .client
+                .execute(length, vec![json!(css("output-client.py"))])
+                .await?
+                .as_u64()
+                .unwrap_or(0);
+            longest = longest.max(now);
+            if longest >= 190_000 {
+                break;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the console grew to {longest} only"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = page
+            .browser
+            .client
+            .execute(length, vec![json!(css("output-client.py"))])
+            .await?
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        ensure!(now <= 200_000, "the console holds {now} characters");
+        click(page, "stop-client.py").await?;
+        page.browser
+            .wait_text("status-client.py", "exited 130", WITHIN)
+            .await
     })
     .await
 }

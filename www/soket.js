@@ -5,7 +5,7 @@
 //   import { soket } from './soket.js';
 //   await soket.ready;                    // the runtime can run code and the relay is connected
 //   const p = soket.run('server.py', source, { stdin: '' });
-//   await p.done;                         // -> { exitCode, stdout, stderr }
+//   await p.done;                         // -> { exitCode, stdout, stderr } (the last 1,000,000 characters)
 //   p.stop();                             // ends the program at once (exit code 130, as after Ctrl-C)
 //   p.write('Ada\n');                     // types into its console: what input() and sys.stdin read
 //   p.closeStdin();                       // Ctrl-D: end of its input
@@ -54,6 +54,10 @@ const NET_WORKER_URL = new URL('net-worker.js', import.meta.url);
 // KeyboardInterrupt traceback, say) buys it that long again, up to STOP_LIMIT_MS in all.
 const STOP_GRACE_MS = 300;
 const STOP_LIMIT_MS = 3000;
+
+// How much of a program's stdout and of its stderr `done` reports: the last 1,000,000 characters of each,
+// so a program that prints for ever does not grow the page without bound.
+const OUTPUT_LIMIT = 1_000_000;
 
 // The most network events the page keeps: the timeline of a program that makes calls in a tight loop
 // stays this long (what came before is counted in `dropped`).
@@ -152,6 +156,32 @@ function missing() {
       + 'https, in a recent browser.';
   }
   return null;
+}
+
+/**
+ * The last `limit` characters of a stream of text (a program's stdout as `done` reports it), kept
+ * without copying the whole on every piece: pieces are joined only when they pass twice the limit.
+ */
+class Tail {
+  constructor(limit) {
+    this.limit = limit;
+    this.pieces = [];
+    this.length = 0;
+  }
+
+  add(text) {
+    this.pieces.push(text);
+    this.length += text.length;
+    if (this.length > 2 * this.limit) this.pieces = [this.text()];
+  }
+
+  text() {
+    const all = this.pieces.join('');
+    const kept = all.length > this.limit ? all.slice(all.length - this.limit) : all;
+    this.pieces = [kept];
+    this.length = kept.length;
+    return kept;
+  }
 }
 
 // A worker with a runtime in it, ready (or getting ready) for one program.
@@ -375,8 +405,8 @@ export class Soket extends EventTarget {
       input.close();
     }
     this.net.postMessage({ type: 'attach', program: id, port: line.port2, buffer }, [line.port2]);
-    let stdout = '';
-    let stderr = '';
+    const stdout = new Tail(OUTPUT_LIMIT);
+    const stderr = new Tail(OUTPUT_LIMIT);
     let finish;
     const done = new Promise((resolve) => { finish = resolve; });
     let ended = false;
@@ -388,7 +418,7 @@ export class Soket extends EventTarget {
       worker.terminate();
       this.net.postMessage({ type: 'stop', program: id });
       this.names.delete(id);
-      const outcome = { exitCode, stdout, stderr };
+      const outcome = { exitCode, stdout: stdout.text(), stderr: stderr.text() };
       this.emit('exit', { id, name, ...outcome });
       finish(outcome);
     };
@@ -414,8 +444,7 @@ export class Soket extends EventTarget {
       hear: (message) => {
         if (ended) return;
         if (message.type === 'stdout' || message.type === 'stderr') {
-          if (message.type === 'stdout') stdout += message.text;
-          else stderr += message.text;
+          (message.type === 'stdout' ? stdout : stderr).add(message.text);
           onOutput?.(message.type, message.text);
           this.emit('output', { id, name, stream: message.type, text: message.text });
           stopping?.();

@@ -68,6 +68,10 @@ fn call(call: &Call, vm: &VirtualMachine) -> PyResult<Reply> {
             return Ok(refused);
         }
         let _ = line.port.post_message(&seq.into());
+        if call.waits() {
+            // What the program printed shows before it waits (a server's "listening" before accept).
+            crate::stdio::flush();
+        }
         loop {
             if let Some(reply) = line.buffer.take_reply(seq) {
                 return reply.map_err(|e| vm.new_os_error(format!("malformed reply: {e}")));

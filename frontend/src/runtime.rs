@@ -280,6 +280,8 @@ impl Runtime {
             Err(exc) => interrupted(&self.interp, exc),
         };
         let finalized = self.interp.finalize(code);
+        // The traceback (or the last prints) may still be held.
+        stdio::flush();
         status.unwrap_or_else(|| exit::status(finalized))
     }
 }

@@ -6,6 +6,13 @@
 //! them (a character may be split across writes) and posts them to the page. stderr's error handler is
 //! `backslashreplace`, as in CPython.
 //!
+//! A program that prints in a tight loop would post the page thousands of messages a second, more than
+//! its main thread can take. So what a program writes within [`HOLD_MS`] of the last post is held and
+//! joined (up to [`HOLD_BYTES`]), and [`flush`] posts it before the program waits for anything (a socket
+//! call, input, `time.sleep`), when it flushes (`print(..., flush=True)`) and when it ends: output still
+//! shows as it happens, never later than the program's next wait. (A program stopped while it computes
+//! without a pause loses what it wrote in its last 25 ms, unless it flushed.)
+//!
 //! stdin is the console: the page writes what the learner types (or the text a program was started with)
 //! into a `SharedArrayBuffer` ring (laid out by [`WRITTEN`], [`READ`], [`CLOSED`], [`RING`]), and a read blocks in `Atomics.wait` until bytes
 //! or end of file arrive. Stop wakes a waiting read, which raises `KeyboardInterrupt` as Ctrl-C would.
@@ -20,6 +27,20 @@ thread_local! {
     static WRITE: RefCell<Option<Function>> = const { RefCell::new(None) };
     /// The console's input ring, once the page gave the program one.
     static CONSOLE: RefCell<Option<ConsoleIn>> = const { RefCell::new(None) };
+    /// Output written since the last post.
+    static HELD: RefCell<Held> = const { RefCell::new(Held { fd: 1, bytes: Vec::new(), posted_at: 0.0 }) };
+}
+
+/// Output is held this long after a post (milliseconds), joined with what follows.
+pub const HOLD_MS: f64 = 25.0;
+/// At most this many bytes are held.
+pub const HOLD_BYTES: usize = 64 * 1024;
+
+/// One stream's output not posted yet, and when the last post was.
+struct Held {
+    fd: i32,
+    bytes: Vec<u8>,
+    posted_at: f64,
 }
 
 // The console's input ring, which `www/soket.js` writes: `i32` slots, then the bytes. The page (the only
@@ -101,6 +122,9 @@ class _ConsoleOut(_io._RawIOBase):
         return False
     def write(self, data):
         return _soket_stdio.write(self._fd, data)
+    def flush(self):
+        # print(..., flush=True) and sys.stdout.flush(): what is held goes to the page now.
+        _soket_stdio.flush()
 
 class _ConsoleIn(_io._RawIOBase):
     """The console's input: what the learner types, until Ctrl-D."""
@@ -151,6 +175,12 @@ mod _soket_stdio {
             .map_err(|e| vm.new_os_error(format!("the page's console is gone: {e:?}")))
     }
 
+    /// Posts the output held so far (`sys.stdout.flush()`).
+    #[pyfunction]
+    fn flush() {
+        super::flush();
+    }
+
     /// Reads at most `size` bytes of the console's input, waiting until some arrive; empty at its end.
     /// Stop raises `KeyboardInterrupt` here.
     #[pyfunction]
@@ -173,7 +203,8 @@ mod _soket_stdio {
                         vm.new_exception_empty(vm.ctx.exceptions.keyboard_interrupt.to_owned())
                     );
                 }
-                // Woken by the page's next write, Ctrl-D, or Stop.
+                // Woken by the page's next write, Ctrl-D, or Stop. A prompt shows before the wait.
+                super::flush();
                 let _ = Atomics::wait(&console.ints, super::WRITTEN, written as i32);
             }
         })
@@ -192,15 +223,49 @@ mod _soket_stdio {
     }
 }
 
-/// Hands `bytes` written to `fd` to the worker.
+/// Takes `bytes` written to `fd`: posted now, or held a moment while the program writes fast.
 fn send(fd: i32, bytes: &[u8]) -> Result<usize, JsValue> {
     if bytes.is_empty() {
         return Ok(0);
     }
+    HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        // One stream at a time, so stdout and stderr keep their order.
+        if held.fd != fd {
+            post(&mut held)?;
+            held.fd = fd;
+        }
+        held.bytes.extend_from_slice(bytes);
+        let now = js_sys::Date::now();
+        if held.bytes.len() >= HOLD_BYTES || now - held.posted_at >= HOLD_MS {
+            post(&mut held)?;
+            held.posted_at = now;
+        }
+        Ok(bytes.len())
+    })
+}
+
+/// Posts the output held so far. Called before the program waits, and when it ends.
+pub(crate) fn flush() {
+    HELD.with(|held| {
+        let _ = post(&mut held.borrow_mut());
+    });
+}
+
+/// Hands the held bytes to the worker.
+fn post(held: &mut Held) -> Result<(), JsValue> {
+    if held.bytes.is_empty() {
+        return Ok(());
+    }
+    let bytes = std::mem::take(&mut held.bytes);
     WRITE.with(|w| match &*w.borrow() {
         Some(write) => {
-            write.call2(&JsValue::UNDEFINED, &fd.into(), &Uint8Array::from(bytes))?;
-            Ok(bytes.len())
+            write.call2(
+                &JsValue::UNDEFINED,
+                &held.fd.into(),
+                &Uint8Array::from(&bytes[..]),
+            )?;
+            Ok(())
         }
         None => Err(JsValue::from_str("no writer was set")),
     })

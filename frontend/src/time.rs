@@ -120,6 +120,7 @@ mod wasm {
             e
         })?;
         let deadline = now_ms() + duration.as_secs_f64() * 1000.0;
+        crate::stdio::flush();
         SLEEP_CELL.with(|cell| {
             let cell = cell.get_or_init(|| Int32Array::new(&SharedArrayBuffer::new(4)));
             while let Some(wait) = next_wait(deadline, now_ms()) {

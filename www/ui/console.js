@@ -28,6 +28,9 @@ export class Console {
     parent.append(this.output, this.input);
     this.setLanguage('en');
     this.length = 0;
+    // Pieces written since the last frame, and the frame that draws them.
+    this.pending = [];
+    this.frame = 0;
     // The running program's input: { write(text), closeStdin() }, while there is one.
     this.program = null;
   }
@@ -38,11 +41,18 @@ export class Console {
     this.output.dataset.empty = t('outputHere', lang);
   }
 
-  /** Empties the console. */
+  /** Empties the console and its input line (a new run). */
   clear() {
+    this.clearOutput();
+    this.input.value = '';
+  }
+
+  /** Empties what the console shows (the Clear button); a half-typed input line stays. */
+  clearOutput() {
+    cancelAnimationFrame(this.frame);
+    this.pending = [];
     this.output.replaceChildren();
     this.length = 0;
-    this.input.value = '';
   }
 
   /** Connects the input line to `program`'s stdin (null: nothing reads it). */
@@ -73,6 +83,7 @@ export class Console {
    * button (class `trace-link`, `data-line`) that calls `jump(line)`. Returns the lines, in order.
    */
   linkTraceback(file, jump) {
+    this.draw();
     const pattern = /File "([^"\n]+)", line (\d+)/g;
     const lines = [];
     for (const span of [...this.output.querySelectorAll('span.stderr')]) {
@@ -98,8 +109,33 @@ export class Console {
     return lines;
   }
 
-  /** Appends output ('stdout', 'stderr' or 'stdin'), keeping the console scrolled to the end if it was. */
+  /**
+   * Appends output ('stdout', 'stderr' or 'stdin'), keeping the console scrolled to the end if it was.
+   * Pieces are drawn once per frame, however many arrive: a program that prints in a tight loop sends
+   * thousands a second.
+   */
   write(stream, text) {
+    this.pending.push([stream, text]);
+    if (this.pending.length === 1) this.frame = requestAnimationFrame(() => this.draw());
+  }
+
+  /** Draws what was written since the last frame, then trims the console to its limit. */
+  draw() {
+    const pieces = this.pending;
+    this.pending = [];
+    if (pieces.length === 0) return;
+    // Consecutive pieces of one stream become one text; only the last CONSOLE_LIMIT characters matter.
+    const runs = [];
+    for (const [stream, text] of pieces) {
+      const last = runs[runs.length - 1];
+      if (last && last[0] === stream) last[1].push(text);
+      else runs.push([stream, [text]]);
+    }
+    for (const [stream, texts] of runs) this.append(stream, texts.join(''));
+  }
+
+  append(stream, whole) {
+    const text = whole.length > CONSOLE_LIMIT ? whole.slice(whole.length - CONSOLE_LIMIT) : whole;
     const box = this.output;
     const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 4;
     const last = box.lastChild;

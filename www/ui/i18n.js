@@ -24,6 +24,8 @@ const WORDS = {
   noCourse: { id: 'Kursus tidak termuat', en: 'The course did not load' },
   run: { id: 'Jalankan', en: 'Run' },
   stop: { id: 'Hentikan', en: 'Stop' },
+  clear: { id: 'Bersihkan', en: 'Clear' },
+  clearHelp: { id: 'Kosongkan konsol', en: 'Empty the console' },
   notStarted: { id: 'belum dijalankan', en: 'not started' },
   outputHere: { id: 'keluaran muncul di sini', en: 'output appears here' },
   inputHere: {

@@ -2,7 +2,7 @@
 // sockets and its console. The page renders one per program of a list (the playground's, a lesson's).
 //
 // It carries the data-testid contract (ARCHITECTURE.md, "The page's contract"): `editor-NAME`,
-// `run-NAME`, `stop-NAME`, `status-NAME` (`running`, or `exited N`; empty before the first run),
+// `run-NAME`, `stop-NAME`, `clear-NAME`, `status-NAME` (`running`, or `exited N`; empty before the first run),
 // `listening-NAME`, and the console's `output-NAME` and `stdin-NAME`.
 
 import { Console } from './console.js';
@@ -20,6 +20,7 @@ export class ProgramPanel {
     this.name = name;
     this.runButton = element('button', { class: 'run', 'data-testid': `run-${name}`, disabled: true });
     this.stopButton = element('button', { class: 'stop', 'data-testid': `stop-${name}`, disabled: true });
+    this.clearButton = element('button', { class: 'clear', 'data-testid': `clear-${name}` });
     this.status = element('span', { class: 'program-status', 'data-testid': `status-${name}`, 'aria-live': 'polite' });
     const holder = element('div', { class: 'editor', 'data-testid': `editor-${name}`, tabindex: '-1' });
     this.listening = element('p', { class: 'listening', 'data-testid': `listening-${name}`, hidden: true });
@@ -27,7 +28,7 @@ export class ProgramPanel {
       element('div', { class: 'program-head' },
         element('h2', { id: `title-${name}` }, name),
         this.status,
-        element('span', { class: 'program-buttons' }, this.runButton, this.stopButton)),
+        element('span', { class: 'program-buttons' }, this.runButton, this.stopButton, this.clearButton)),
       holder,
       this.listening);
     this.console = new Console(this.section, name);
@@ -46,6 +47,8 @@ export class ProgramPanel {
     this.restarting = false;
     this.runButton.addEventListener('click', () => this.run());
     this.stopButton.addEventListener('click', () => this.program?.stop());
+    // Empties the console only: a running program goes on, and its next output shows.
+    this.clearButton.addEventListener('click', () => this.console.clearOutput());
     this.onListeners = () => this.showListeners(soket.listeners());
     soket.addEventListener('listeners', this.onListeners);
     this.showListeners(soket.listeners());
@@ -55,6 +58,8 @@ export class ProgramPanel {
   setLanguage(lang) {
     this.runButton.textContent = t('run', lang);
     this.stopButton.textContent = t('stop', lang);
+    this.clearButton.textContent = t('clear', lang);
+    this.clearButton.title = t('clearHelp', lang);
     this.status.dataset.empty = t('notStarted', lang);
     this.console.setLanguage(lang);
   }
