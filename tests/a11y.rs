@@ -1,6 +1,6 @@
 //! The page checked by axe-core (npm, pinned in `tests/package-lock.json`; `cargo xtask test` installs it)
-//! in a real Chromium: a lesson and the playground, after the seed's pair ran, have no serious or critical
-//! accessibility violation.
+//! in a real Chromium: a lesson and the playground, after the seed's pair ran, in the light and in the dark
+//! theme, have no serious or critical accessibility violation.
 
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
@@ -34,29 +34,66 @@ async fn violations(page: &Page) -> Result<Vec<String>> {
         .unwrap_or_default())
 }
 
+/// Clicks the theme switch; returns the theme the page then has.
+async fn switch_theme(page: &Page) -> Result<String> {
+    let client = &page.browser.client;
+    client
+        .find(fantoccini::Locator::Css("[data-testid=\"theme-toggle\"]"))
+        .await?
+        .click()
+        .await?;
+    let theme = client
+        .execute("return document.documentElement.dataset.theme", vec![])
+        .await?;
+    Ok(theme.as_str().unwrap_or_default().to_owned())
+}
+
 #[tokio::test]
 async fn a_lesson_and_the_playground_have_no_serious_accessibility_violation() -> Result<()> {
     let page = Page::open_at("/#/lesson/simple-server-client", &[]).await?;
     page.check(async |page| {
-        let lesson = violations(page).await?;
+        let mut found = Vec::new();
+        let first = page
+            .browser
+            .client
+            .execute("return document.documentElement.dataset.theme", vec![])
+            .await?;
+        ensure!(
+            first == "light",
+            "headless Chromium's system theme is light: {first}"
+        );
+        found.push(("lesson, light", violations(page).await?));
+        ensure!(
+            switch_theme(page).await? == "dark",
+            "the switch did not make it dark"
+        );
+        found.push(("lesson, dark", violations(page).await?));
+
         let client = &page.browser.client;
         client.goto(&page.relay.url("/#/playground")).await?;
         soket_e2e::wait_for(
             client,
-            "[data-testid=\"run-server.py\"]",
-            std::time::Duration::from_secs(30),
+            "[data-testid=\"runtime-ready\"]",
+            std::time::Duration::from_secs(60),
         )
         .await?;
+        let kept = client
+            .execute("return document.documentElement.dataset.theme", vec![])
+            .await?;
+        ensure!(kept == "dark", "the choice was not kept: {kept}");
         let server = page.start("server.py", SEED_SERVER).await?;
         page.wait_listener(&server, 12345).await?;
         let out = page.run("client.py", SEED_CLIENT).await?;
         ensure!(out.stdout == "Thank you for connecting\n", "{out}");
-        let playground = violations(page).await?;
-        page.stop(&server).await?;
+        found.push(("playground, dark", violations(page).await?));
         ensure!(
-            lesson.is_empty() && playground.is_empty(),
-            "in the lesson: {lesson:#?}\nin the playground: {playground:#?}"
+            switch_theme(page).await? == "light",
+            "the switch did not make it light"
         );
+        found.push(("playground, light", violations(page).await?));
+        page.stop(&server).await?;
+        let failed: Vec<_> = found.iter().filter(|(_, v)| !v.is_empty()).collect();
+        ensure!(failed.is_empty(), "{failed:#?}");
         Ok(())
     })
     .await

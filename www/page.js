@@ -14,6 +14,7 @@ import { showStatus } from './ui/header.js';
 import { t } from './ui/i18n.js';
 import { showPlayground } from './ui/playground.js';
 import * as store from './ui/store.js';
+import { themeSwitch } from './ui/theme.js';
 
 window.soket = {
   ready: soket.ready,
@@ -110,5 +111,6 @@ function languageSwitch() {
 }
 
 languageSwitch();
+themeSwitch(document.querySelector('header .languages'));
 window.addEventListener('hashchange', show);
 await show();

@@ -1,5 +1,5 @@
-// What the page remembers in this browser (localStorage): the learner's language, the exercises they
-// passed, and the code they edited. Nothing leaves the browser. A storage that refuses (private mode, a
+// What the page remembers in this browser (localStorage): the learner's language and theme, the exercises
+// they passed, and the code they edited. Nothing leaves the browser. A storage that refuses (private mode, a
 // full quota) only makes the page forget.
 
 const PREFIX = 'soket.';
@@ -30,6 +30,16 @@ export function language() {
 
 export function setLanguage(lang) {
   set('lang', lang);
+}
+
+/** 'light' or 'dark' if the learner chose one, else null (the system's). */
+export function theme() {
+  const chosen = get('theme');
+  return chosen === 'light' || chosen === 'dark' ? chosen : null;
+}
+
+export function setTheme(theme) {
+  set('theme', theme);
 }
 
 const exerciseKey = (lesson, exercise) => `${lesson}/${exercise + 1}`;

@@ -17,11 +17,12 @@ import { history, historyKeymap, defaultKeymap, indentWithTab } from '@codemirro
 import { python } from '@codemirror/lang-python';
 import {
   bracketMatching,
-  defaultHighlightStyle,
+  HighlightStyle,
   indentOnInput,
   indentUnit,
   syntaxHighlighting,
 } from '@codemirror/language';
+import { tags } from '@lezer/highlight';
 import { EditorState, StateEffect, StateField } from '@codemirror/state';
 import {
   Decoration,
@@ -52,16 +53,32 @@ const marks = StateField.define({
   provide: (field) => EditorView.decorations.from(field),
 });
 
+// Python's colours are the page's CSS variables (www/style.css), so that they follow its light or dark
+// theme and keep their contrast in both.
+const highlight = HighlightStyle.define([
+  { tag: tags.keyword, color: 'var(--code-keyword)' },
+  { tag: [tags.string, tags.special(tags.string)], color: 'var(--code-string)' },
+  { tag: [tags.number, tags.bool, tags.null], color: 'var(--code-number)' },
+  { tag: tags.comment, color: 'var(--code-comment)', fontStyle: 'italic' },
+  { tag: [tags.definition(tags.variableName), tags.function(tags.definition(tags.variableName)), tags.className], color: 'var(--code-name)' },
+  { tag: [tags.standard(tags.variableName), tags.self], color: 'var(--code-builtin)' },
+  { tag: [tags.operator, tags.punctuation], color: 'var(--code-operator)' },
+]);
+
 const theme = EditorView.theme({
-  '&': { fontSize: '0.9rem', backgroundColor: '#fff' },
+  '&': { fontSize: '0.9rem', backgroundColor: 'var(--code-bg)', color: 'var(--fg)' },
+  '.cm-cursor': { borderLeftColor: 'var(--fg)' },
+  '&.cm-focused .cm-selectionBackground, .cm-selectionBackground, ::selection': { backgroundColor: 'var(--hover)' },
+  '.cm-activeLine': { backgroundColor: 'var(--surface-2)' },
+  '.cm-activeLineGutter': { backgroundColor: 'var(--surface-2)' },
   '.cm-content': { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace' },
   // Line numbers dark enough to read (WCAG AA: 4.5:1 on the gutter).
-  '.cm-gutters': { backgroundColor: '#f4f6f8', color: '#5f6b76', borderRight: '1px solid #d5dbe1' },
-  '&.cm-focused': { outline: '2px solid #3b6fd8', outlineOffset: '-1px' },
+  '.cm-gutters': { backgroundColor: 'var(--code-gutter)', color: 'var(--code-gutter-fg)', borderRight: '1px solid var(--border)' },
+  '&.cm-focused': { outline: '2px solid var(--accent)', outlineOffset: '-1px' },
   '.cm-scroller': { overflow: 'auto' },
   // The current line stands out only while one types in this editor.
   '&:not(.cm-focused) .cm-activeLine, &:not(.cm-focused) .cm-activeLineGutter': { backgroundColor: 'transparent' },
-  '.cm-error-line, &:not(.cm-focused) .cm-error-line': { backgroundColor: '#fde2e0', boxShadow: 'inset 3px 0 #b3261e' },
+  '.cm-error-line, &:not(.cm-focused) .cm-error-line': { backgroundColor: 'var(--code-error-line)', boxShadow: 'inset 3px 0 var(--error)' },
 });
 
 /**
@@ -88,7 +105,7 @@ export function createEditor(parent, { doc = '', label = 'code', onRun = () => {
         indentOnInput(),
         indentUnit.of('    '),
         EditorState.tabSize.of(4),
-        syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+        syntaxHighlighting(highlight),
         bracketMatching(),
         highlightActiveLine(),
         keymap.of([run, ...defaultKeymap, ...historyKeymap, indentWithTab]),
