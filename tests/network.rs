@@ -1,7 +1,7 @@
 //! The page's network events and socket table (`window.soket.events()`, `sockets()`), as the network
 //! view reads them, from programs run in a real Chromium against a real relay: the seed's pair shows in
-//! causal order with its 24 bytes, and a program that makes calls in a tight loop leaves the page
-//! responsive with the timeline at its bound.
+//! causal order with its 24 bytes, a held connection as an ESTABLISHED pair whose ends match, and a
+//! program that makes calls in a tight loop leaves the page responsive with the timeline at its bound.
 
 use std::time::Duration;
 
@@ -191,6 +191,78 @@ async fn a_program_in_a_tight_loop_leaves_the_page_responsive_and_the_timeline_b
             ensure!(tokio::time::Instant::now() < deadline, "no close of loop.py");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(())
+    })
+    .await
+}
+
+/// A server that holds its connection open (it waits for a byte), and a client that waits for its input:
+/// both ends stay ESTABLISHED while the table is read.
+const HOLDING_SERVER: &str = "\
+import socket
+
+s = socket.socket()
+s.bind((socket.gethostname(), 12345))
+s.listen(5)
+c, addr = s.accept()
+c.send(b'Thank you for connecting')
+c.recv(1)
+";
+
+const WAITING_CLIENT: &str = "\
+import socket
+
+s = socket.socket()
+s.connect((socket.gethostname(), 12345))
+print(s.recv(1024).decode(), flush=True)
+input()
+";
+
+#[tokio::test]
+async fn a_held_connection_shows_as_an_established_pair_with_matching_ends() -> Result<()> {
+    let page = Page::open().await?;
+    page.check(async |page| {
+        let server = page.start("server.py", HOLDING_SERVER).await?;
+        page.wait_listener(&server, 12345).await?;
+        let client = page.start("client.py", WAITING_CLIENT).await?;
+        page.wait_output(&client, "Thank you for connecting")
+            .await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let (ours, theirs) = loop {
+            let sockets = page
+                .browser
+                .client
+                .execute("return window.soket.sockets()", vec![])
+                .await?;
+            let rows = sockets.as_array().cloned().unwrap_or_default();
+            let established = |program: &str| {
+                rows.iter()
+                    .find(|r| r["program"] == program && r["state"] == "ESTABLISHED")
+                    .cloned()
+            };
+            if let (Some(c), Some(s)) = (established("client.py"), established("server.py")) {
+                break (c, s);
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "no ESTABLISHED pair in {sockets:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        ensure!(
+            ours["local"] == theirs["peer"]
+                && ours["peer"] == theirs["local"]
+                && theirs["local"]
+                    .as_str()
+                    .is_some_and(|l| l.ends_with(":12345")),
+            "the ends do not match: {ours:#} {theirs:#}"
+        );
+        ensure!(
+            theirs["sent"] == 24 && ours["received"] == 24 && ours["transport"] == "tcp",
+            "bytes: {ours:#} {theirs:#}"
+        );
+        page.stop(&client).await?;
+        page.stop(&server).await?;
         Ok(())
     })
     .await
