@@ -15,7 +15,7 @@
 //!
 //! # Layout
 //! - [`socket`]: one socket's state and buffers.
-//! - [`stack`]: the table of sockets, the calls, and the handling of relay frames.
+//! - [`stack`]: the table of sockets and the calls (`stack/mod.rs`), and what relay frames do (`stack/frames.rs`).
 //! - [`channel`]: the buffer a Python worker and the network worker share: its layout, and the handshake
 //!   both sides use ([`CallBuffer`]).
 //! - [`call`]: the calls a Python worker sends the network worker (one table: name, fields, whether it
