@@ -635,6 +635,28 @@ impl Page {
     }
 
     /// Runs the checks, dumping what the page knew if they fail, and closes the browser.
+    /// Starts watching the main thread (see [`WATCH`]); `measure` names performance measures to time too.
+    pub async fn watch_main_thread(&self, measure: Option<&str>) -> Result<()> {
+        let arg = measure.map_or(Value::Null, |m| json!(m));
+        self.browser.client.execute(WATCH, vec![arg]).await?;
+        Ok(())
+    }
+
+    /// Stops watching; returns how late the timer fired each time and the measures' durations, in ms.
+    pub async fn watched(&self) -> Result<(Vec<f64>, Vec<f64>)> {
+        let found = self
+            .browser
+            .client
+            .execute("return window.soketTests.watched()", vec![])
+            .await?;
+        let list = |v: &Value| -> Vec<f64> {
+            v.as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default()
+        };
+        Ok((list(&found[0]), list(&found[1])))
+    }
+
     pub async fn check(self, checks: impl AsyncFnOnce(&Page) -> Result<()>) -> Result<()> {
         let result = checks(&self).await;
         if result.is_err() {
@@ -667,6 +689,48 @@ pub async fn wait_for(client: &Client, css: &str, within: Duration) -> Result<()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// 100,000 one-byte sends on two connections to the lab's discard service, in turn, so that no two in a
+/// row merge into one network event; prints `sent` at the end.
+pub const TIGHT_SEND_LOOP: &str = "\
+import socket
+
+a = socket.create_connection(('lab', 9))
+b = socket.create_connection(('lab', 9))
+for i in range(100_000):
+    (a if i % 2 else b).send(b'x')
+a.close()
+b.close()
+print('sent')
+";
+
+/// Watches the page's main thread: how late a 20 ms timer fires (how long a click would wait for the page
+/// to answer), and the durations of the performance measures named by the argument, if any.
+const WATCH: &str = "
+const [measure] = arguments;
+const late = [];
+const measured = [];
+let expected = performance.now() + 20;
+const timer = setInterval(() => {
+  const now = performance.now();
+  late.push(Math.max(0, now - expected));
+  expected = now + 20;
+}, 20);
+const observer = new PerformanceObserver((list) => {
+  for (const entry of list.getEntriesByName(measure)) measured.push(entry.duration);
+});
+if (measure) observer.observe({ entryTypes: ['measure'] });
+window.soketTests = window.soketTests ?? {};
+window.soketTests.watched = () => { clearInterval(timer); observer.disconnect(); return [late, measured]; };
+";
+
+/// The `p`-th percentile and the largest of `samples` (there must be more than ten), and how many.
+pub fn spread(samples: &[f64], p: usize) -> Result<(f64, f64, usize)> {
+    ensure!(samples.len() > 10, "too few samples: {samples:?}");
+    let mut all = samples.to_vec();
+    all.sort_by(f64::total_cmp);
+    Ok((all[all.len() * p / 100], all[all.len() - 1], all.len()))
 }
 
 /// The seed's example, in Python 3: a server that thanks whoever connects, and a client.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
-use soket_e2e::{Page, SEED_CLIENT, SEED_SERVER};
+use soket_e2e::{spread, Page, SEED_CLIENT, SEED_SERVER, TIGHT_SEND_LOOP};
 
 /// The page's events, as `window.soket.events()` gives them.
 async fn events(page: &Page) -> Result<Vec<Value>> {
@@ -118,60 +118,18 @@ async fn the_seed_pair_shows_in_causal_order_with_its_24_bytes() -> Result<()> {
     .await
 }
 
-/// Sends 100,000 one-byte messages on two connections in turn, so that no two in a row merge: every one
-/// is an event of its own.
-const TIGHT_LOOP: &str = "\
-import socket
-
-a = socket.create_connection(('lab', 9))
-b = socket.create_connection(('lab', 9))
-for i in range(100_000):
-    (a if i % 2 else b).send(b'x')
-a.close()
-b.close()
-print('sent')
-";
-
-/// Measures, in the page, how late a 20 ms timer fires while the program runs: how long a click would
-/// wait for the page to answer. Resolves with every lateness seen, in ms, once `stop()` is called.
-const SAMPLER: &str = "
-window.soketTests = window.soketTests ?? {};
-const samples = [];
-let expected = performance.now() + 20;
-const timer = setInterval(() => {
-  const now = performance.now();
-  samples.push(Math.max(0, now - expected));
-  expected = now + 20;
-}, 20);
-window.soketTests.lateness = () => { clearInterval(timer); return samples; };
-";
-
 #[tokio::test]
 async fn a_program_in_a_tight_loop_leaves_the_page_responsive_and_the_timeline_bounded(
 ) -> Result<()> {
     let page = Page::open().await?;
     page.check(async |page| {
-        page.browser.client.execute(SAMPLER, vec![]).await?;
-        let out = page.run("loop.py", TIGHT_LOOP).await?;
+        page.watch_main_thread(None).await?;
+        let out = page.run("loop.py", TIGHT_SEND_LOOP).await?;
         ensure!(out.exit_code == 0 && out.stdout == "sent\n", "{out}");
-        let lateness = page
-            .browser
-            .client
-            .execute("return window.soketTests.lateness()", vec![])
-            .await?;
-        let mut lateness: Vec<f64> = lateness
-            .as_array()
-            .context("samples")?
-            .iter()
-            .filter_map(Value::as_f64)
-            .collect();
-        lateness.sort_by(f64::total_cmp);
-        ensure!(lateness.len() > 10, "too few samples: {lateness:?}");
-        let p95 = lateness[lateness.len() * 95 / 100];
-        let worst = lateness[lateness.len() - 1];
+        let (late, _) = page.watched().await?;
+        let (p95, worst, n) = spread(&late, 95)?;
         eprintln!(
-            "main thread lateness while 100,000 sends ran: p95 {p95:.0} ms, worst {worst:.0} ms, {} samples",
-            lateness.len()
+            "main thread lateness while 100,000 sends ran: p95 {p95:.0} ms, worst {worst:.0} ms, {n} samples"
         );
         ensure!(p95 < 200.0, "the page answered late: p95 {p95:.0} ms (worst {worst:.0} ms)");
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use fantoccini::Locator;
 use serde_json::{json, Value};
-use soket_e2e::Page;
+use soket_e2e::{spread, Page, TIGHT_SEND_LOOP};
 
 /// How long a program started from the page may take to reach a state.
 const WITHIN: Duration = Duration::from_secs(30);
@@ -317,51 +317,6 @@ except ConnectionRefusedError:
     print('refused')
 ";
 
-/// Two connections to the lab's discard service, written to in turn: 100,000 sends that cannot be
-/// merged into one event, so the page's ring overflows.
-const TIGHT_LOOP: &str = "\
-import socket
-
-a = socket.create_connection(('lab', 9))
-b = socket.create_connection(('lab', 9))
-for i in range(100_000):
-    (a if i % 2 else b).send(b'x')
-a.close()
-b.close()
-print('sent')
-";
-
-/// Measures, in the page, how late a 20 ms timer fires (how long a click would wait for the page to
-/// answer) and how long each drawing of the network view takes (its `net-draw` measures).
-const SAMPLER: &str = "
-const late = [];
-const draws = [];
-let expected = performance.now() + 20;
-const timer = setInterval(() => {
-  const now = performance.now();
-  late.push(Math.max(0, now - expected));
-  expected = now + 20;
-}, 20);
-const observer = new PerformanceObserver((list) => {
-  for (const entry of list.getEntriesByName('net-draw')) draws.push(entry.duration);
-});
-observer.observe({ entryTypes: ['measure'] });
-window.netViewSamples = () => { clearInterval(timer); observer.disconnect(); return { late, draws }; };
-";
-
-/// The `p`-th percentile and the largest of `samples`.
-fn spread(samples: &Value, p: usize) -> Result<(f64, f64, usize)> {
-    let mut all: Vec<f64> = samples
-        .as_array()
-        .context("samples")?
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
-    ensure!(all.len() > 10, "too few samples: {all:?}");
-    all.sort_by(f64::total_cmp);
-    Ok((all[all.len() * p / 100], all[all.len() - 1], all.len()))
-}
-
 #[tokio::test]
 async fn a_hundred_thousand_sends_leave_the_page_answering_with_the_view_drawn() -> Result<()> {
     let page = Page::open_at("/#/playground", &[]).await?;
@@ -372,12 +327,12 @@ async fn a_hundred_thousand_sends_leave_the_page_answering_with_the_view_drawn()
         client
             .execute("document.querySelector('[data-testid=\"net-timeline\"]').scrollIntoView()", vec![])
             .await?;
-        client.execute(SAMPLER, vec![]).await?;
-        let out = page.run("loop.py", TIGHT_LOOP).await?;
+        page.watch_main_thread(Some("net-draw")).await?;
+        let out = page.run("loop.py", TIGHT_SEND_LOOP).await?;
         ensure!(out.exit_code == 0 && out.stdout == "sent\n", "{out}");
-        let samples = client.execute("return window.netViewSamples()", vec![]).await?;
-        let (late95, late_worst, n) = spread(&samples["late"], 95)?;
-        let (draw95, draw_worst, draws) = spread(&samples["draws"], 95)?;
+        let (late, draws) = page.watched().await?;
+        let (late95, late_worst, n) = spread(&late, 95)?;
+        let (draw95, draw_worst, draws) = spread(&draws, 95)?;
         eprintln!(
             "while 100,000 sends ran: a 20 ms timer late by {late95:.0} ms (p95), {late_worst:.0} ms at worst, \
              {n} samples; the view drew {draws} times, {draw95:.1} ms (p95), {draw_worst:.1} ms at worst"
