@@ -9,6 +9,7 @@
 //! all), and beyond [`PENDING`] events the oldest are dropped and counted.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write;
 use std::net::SocketAddr;
 
 use serde::Serialize;
@@ -402,7 +403,9 @@ pub fn preview(data: &[u8]) -> String {
                 out.push(quote);
             }
             0x20..=0x7e => out.push(byte as char),
-            _ => out.push_str(&format!("\\x{byte:02x}")),
+            _ => {
+                let _ = write!(out, "\\x{byte:02x}");
+            }
         }
     }
     out.push(quote);
