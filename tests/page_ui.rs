@@ -360,18 +360,9 @@ async fn a_program_that_prints_forever_keeps_the_console_bounded() -> Result<()>
         click(page, "run-client.py").await?;
         // A few megabytes of output go by; the console keeps its last 200,000 characters.
         let deadline = tokio::time::Instant::now() + WITHIN;
-        let length =
-            "const [css] = arguments; return document.querySelector(css).textContent.length";
         let mut longest = 0;
         loop {
-            let now = page
-                .browser
-                .client
-                .execute(length, vec![json!(css("output-client.py"))])
-                .await?
-                .as_u64()
-                .unwrap_or(0);
-            longest = longest.max(now);
+            longest = longest.max(console(page, "client.py").await?.0.len());
             if longest >= 190_000 {
                 break;
             }
@@ -382,13 +373,7 @@ async fn a_program_that_prints_forever_keeps_the_console_bounded() -> Result<()>
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let now = page
-            .browser
-            .client
-            .execute(length, vec![json!(css("output-client.py"))])
-            .await?
-            .as_u64()
-            .unwrap_or(u64::MAX);
+        let now = console(page, "client.py").await?.0.len();
         ensure!(now <= 200_000, "the console holds {now} characters");
         click(page, "stop-client.py").await?;
         page.browser
