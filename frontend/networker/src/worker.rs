@@ -50,7 +50,7 @@ struct Inner {
     retry_ms: i32,
     /// A session was held before: a new `Welcome` starts a new socket table.
     had_session: bool,
-    /// The network view's last report: when, and the socket table it held.
+    /// When the network view's report was last looked at, and the socket table it last held.
     net_reported_at: f64,
     net_table: String,
     /// The armed timer of the next report, and its handler, made once.
@@ -377,6 +377,9 @@ impl Inner {
             }
             return;
         }
+        // Looked at now, whether or not there is news: a loop of calls that change nothing (select,
+        // getsockname) costs one look per period, not a serialized table per call.
+        self.net_reported_at = now();
         let rows = self.exec.trace.sockets(&self.exec.stack);
         let table = serde_json::to_string(&rows).unwrap_or_default();
         if !self.exec.trace.has_events() && table == self.net_table {
@@ -399,7 +402,6 @@ impl Inner {
             ],
         );
         self.net_table = table;
-        self.net_reported_at = now();
     }
 
     /// Tells the page about listening sockets when they change.
