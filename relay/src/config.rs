@@ -1,10 +1,11 @@
 //! The relay's configuration: `clap` flags with defaults that need no flag for localhost use.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use ipnet::IpNet;
 
 use crate::policy::Rule;
 
@@ -28,6 +29,58 @@ pub struct Config {
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origins: Vec<String>,
 
+    /// A host name the relay is reached by (its `Host` header), beside IP addresses, `localhost` and
+    /// --public-host, which always are. Any other name is refused, so a DNS-rebinding site that points
+    /// its own name at the relay gets nothing. Repeatable.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+
+    /// Refuse WebSockets without an Origin header, i.e. every client that is not a browser page.
+    #[arg(long)]
+    pub require_origin: bool,
+
+    /// A secret the WebSocket must carry as `/ws?token=...` (the page passes on its own `?token=`). Better
+    /// given in the environment, where `ps` does not show it.
+    #[arg(
+        long,
+        env = "SOKET_ACCESS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub access_token: Option<String>,
+
+    /// A proxy in front of the relay whose `X-Forwarded-For` or `Forwarded` header names the client, as
+    /// an address or CIDR. Without one, the client is the connection's peer, whatever the headers say.
+    /// Repeatable.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_net)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Serve `/metrics` on this address:port instead, for anyone who reaches it. Without it, the main
+    /// listener answers `/metrics` to clients on the relay host (loopback) only.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// How long a client has to send a request's headers, from its connection or first byte on.
+    #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
+    pub header_timeout: Duration,
+
+    /// An HTTP connection that moves no byte for this long between requests is closed (keep-alive).
+    #[arg(long, default_value = "30", value_parser = parse_seconds, value_name = "SECONDS")]
+    pub keepalive_timeout: Duration,
+
+    /// Most HTTP connections at once (page loads and sessions' WebSockets together); beyond, new ones are
+    /// closed at once.
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Most HTTP connections from one client address at once (an IPv6 client is its /64).
+    #[arg(long, default_value_t = 512)]
+    pub max_connections_per_ip: usize,
+
+    /// Most sessions from one client address at once (a classroom behind one NAT is one address).
+    #[arg(long, default_value_t = 64)]
+    pub max_sessions_per_ip: usize,
+
     /// Egress allowed beyond the session's own host: HOST:PORT, where HOST is a name, `*.suffix`, an
     /// address or a CIDR (IPv6 in brackets) and PORT a number, a range `A-B` or `*`. Repeatable.
     #[arg(long = "allow", value_name = "HOST:PORT")]
@@ -37,8 +90,9 @@ pub struct Config {
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_ip: IpAddr,
 
-    /// Real ports handed to learners' servers, `FIRST-LAST`.
-    #[arg(long, default_value = "40000-40999", value_parser = parse_port_range)]
+    /// Real ports handed to learners' servers, `FIRST-LAST`. The default holds --max-sessions ×
+    /// --max-listeners (8,000) with room to spare.
+    #[arg(long, default_value = "40000-48999", value_parser = parse_port_range)]
     pub port_range: (u16, u16),
 
     /// Host name shown in a listener's public address (default: the --bind-ip address).
@@ -124,6 +178,13 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
         return Err("the range must be FIRST-LAST with 0 < FIRST <= LAST".into());
     }
     Ok((first, last))
+}
+
+/// An address or a CIDR: a bare address is its own /32 or /128.
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an address nor a CIDR"))
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {

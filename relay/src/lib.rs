@@ -18,13 +18,24 @@
 //! - [`session`]: one WebSocket, its streams and their real sockets, flow control and quotas.
 //! - [`shared`]: what every session of a relay shares (config, egress, metrics, ports, lab).
 //! - [`server`]: the HTTP side: static files with cross-origin isolation headers, the `/ws` upgrade with
-//!   its Origin check, `/healthz`, `/metrics`, session limits and graceful shutdown.
+//!   its admission checks, `/healthz`, `/metrics`, session limits and graceful shutdown.
 //! - [`lab`]: the lab network, its own crate (`soket-lab`) re-exported here: servers for HTTP, FTP, SMTP,
 //!   POP3, IMAP4, NNTP, Telnet, Gopher and the small services, reached inside a session as the host `lab`.
+//! - [`accept`]: HTTP connections accepted within the global and per-client caps, served by hyper with
+//!   the header and keep-alive timeouts.
+//! - [`admission`]: who may talk to the relay: the `Host` every request names (DNS rebinding), the
+//!   Origin and access token of a WebSocket.
+//! - [`capacity`]: whether the limits add up on this host (ports, open files), checked at start-up.
+//! - [`clients`]: who a client is (the peer, or the address a trusted proxy forwarded) and what each
+//!   holds.
 //! - [`metrics`]: counters and gauges, rendered for Prometheus.
 //! - [`ratelimit`]: the per-session bytes-per-second budget.
 
+pub mod accept;
 pub mod addr;
+pub mod admission;
+pub mod capacity;
+pub mod clients;
 pub mod config;
 pub mod egress;
 pub mod metrics;

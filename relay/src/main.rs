@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use soket_relay::{Config, Relay};
+use soket_relay::{capacity, Config, Relay};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -15,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::parse();
+    check_capacity(&config)?;
     let listener = TcpListener::bind((config.listen, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.listen, config.port))?;
@@ -26,6 +27,23 @@ async fn main() -> anyhow::Result<()> {
     Relay::new(config)
         .serve(listener, shutdown_signal())
         .await?;
+    Ok(())
+}
+
+/// Refuses a configuration the host cannot hold even for one session, raises the open-file limit as far
+/// as the configuration needs, and warns of what is promised beyond the host.
+fn check_capacity(config: &Config) -> anyhow::Result<()> {
+    let limit = capacity::nofile().context("cannot read the open-file limit")?;
+    let verdict = capacity::check(config, limit).map_err(|why| anyhow::anyhow!(why))?;
+    if let Some(soft) = verdict.raise_to {
+        match capacity::raise_nofile(soft) {
+            Ok(()) => tracing::info!(from = limit.0, to = soft, "open-file limit raised"),
+            Err(e) => tracing::warn!(error = %e, "the open-file limit could not be raised"),
+        }
+    }
+    for warning in verdict.warnings {
+        tracing::warn!("{warning}");
+    }
     Ok(())
 }
 

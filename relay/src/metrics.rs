@@ -17,12 +17,14 @@ pub struct Metrics {
     pub buffered_bytes: AtomicI64,
     pub refusals: AtomicU64,
     pub protocol_errors: AtomicU64,
+    pub http_connections_active: AtomicI64,
+    pub http_connections_refused: AtomicU64,
 }
 
 impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, i64); 10] = [
+        let rows: [(&str, &str, &str, i64); 12] = [
             (
                 "soket_sessions_active",
                 "gauge",
@@ -38,7 +40,7 @@ impl Metrics {
             (
                 "soket_sessions_rejected_total",
                 "counter",
-                "WebSocket upgrades refused (origin, subprotocol, session limit).",
+                "WebSocket upgrades refused (origin, token, subprotocol, session limits).",
                 self.sessions_rejected.load(Relaxed) as i64,
             ),
             (
@@ -82,6 +84,18 @@ impl Metrics {
                 "counter",
                 "Sessions ended for breaking the protocol.",
                 self.protocol_errors.load(Relaxed) as i64,
+            ),
+            (
+                "soket_http_connections_active",
+                "gauge",
+                "HTTP connections open now, sessions' WebSockets included.",
+                self.http_connections_active.load(Relaxed),
+            ),
+            (
+                "soket_http_connections_refused_total",
+                "counter",
+                "HTTP connections closed on arrival: over --max-connections or --max-connections-per-ip.",
+                self.http_connections_refused.load(Relaxed) as i64,
             ),
         ];
         let mut out = String::new();

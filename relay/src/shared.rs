@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::clients::Clients;
 use crate::egress::Egress;
 use crate::lab::Lab;
 use crate::metrics::Metrics;
@@ -21,6 +22,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub real_ports: RealPorts,
     pub lab: Arc<Lab>,
+    /// What each client address holds (connections, sessions), against the per-client caps.
+    pub clients: Arc<Clients>,
 }
 
 impl Shared {
@@ -32,6 +35,7 @@ impl Shared {
             egress: Egress::new(policy, network, metrics.clone(), config.connect_timeout),
             real_ports: RealPorts::new(config.bind_ip, config.port_range),
             lab: Arc::new(Lab::new(config.lab_idle_timeout, config.lab_local_clients)),
+            clients: Arc::default(),
             metrics,
             config,
         }
