@@ -37,6 +37,25 @@ async fn the_page_is_isolated_and_connects_to_the_relay() -> anyhow::Result<()> 
         .await
 }
 
+#[tokio::test]
+async fn a_relay_with_an_access_token_serves_the_page_opened_with_it() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&["--access-token", "kopi-42"]).await?;
+    let browser = Browser::start().await?;
+    browser
+        .check(async |browser| {
+            browser.client.goto(&relay.url("/")).await?;
+            // Without the token the page loads but its session is refused: it stays disconnected.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let status = browser.text("relay-status").await?;
+            anyhow::ensure!(status == "disconnected", "without the token: {status}");
+            browser.client.goto(&relay.url("/?token=kopi-42")).await?;
+            browser
+                .wait_text("relay-status", "connected", Duration::from_secs(10))
+                .await
+        })
+        .await
+}
+
 /// What the loading line shows now: the bar's value (None while indeterminate), its words, and whether it
 /// is hidden.
 async fn load_line(browser: &Browser) -> anyhow::Result<(Option<f64>, String, bool)> {

@@ -24,5 +24,8 @@ function handle(message) {
 await init({ module_or_path: new URL('./pkg/soket_networker_bg.wasm', import.meta.url) });
 const url = new URL('/ws', self.location.href);
 url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+// The page passes on its ?token= (soket.js) for a relay that asks for one.
+const token = new URL(self.location.href).searchParams.get('token');
+if (token) url.searchParams.set('token', token);
 net = new NetWorker(url.href, (status) => self.postMessage(status));
 queued.splice(0).forEach(handle);

@@ -49,6 +49,10 @@ import { CHANNEL, CONSOLE, EXIT } from './layout.js';
 const WASM_URL = new URL('pkg/soket_frontend_bg.wasm', import.meta.url);
 const WORKER_URL = new URL('python-worker.js', import.meta.url);
 const NET_WORKER_URL = new URL('net-worker.js', import.meta.url);
+// A relay whose operator set an access token opens sessions only for a page opened with ?token=...: the
+// network worker, which opens the WebSocket, gets it in its own URL.
+const ACCESS_TOKEN = new URLSearchParams(globalThis.location?.search ?? '').get('token');
+if (ACCESS_TOKEN) NET_WORKER_URL.searchParams.set('token', ACCESS_TOKEN);
 
 // How long a stopped program may stay silent before its worker is terminated: each piece of output (its
 // KeyboardInterrupt traceback, say) buys it that long again, up to STOP_LIMIT_MS in all.
