@@ -333,9 +333,21 @@ async fn relay_part(args: &Args) -> Result<Report> {
 /// The relay's resident memory before and after `args.sessions` idle sessions, in a relay of its own.
 async fn idle_memory(args: &Args) -> Result<Memory> {
     let max_sessions = args.sessions + 1000;
+    let max = max_sessions.to_string();
+    let connections = (max_sessions + 1000).to_string();
+    // Every session comes from this one address: the per-client caps are lifted to the relay's, and each
+    // session may listen on one port only, so that one client still cannot hold the whole range.
     let flags = [
         "--max-sessions",
-        &max_sessions.to_string(),
+        &max,
+        "--max-sessions-per-ip",
+        &max,
+        "--max-connections",
+        &connections,
+        "--max-connections-per-ip",
+        &connections,
+        "--max-listeners",
+        "1",
         "--idle-timeout",
         "600",
     ]
