@@ -93,9 +93,9 @@ async fn a_slowloris_of_5000_connections_holds_no_more_than_the_cap_and_sessions
         "--max-connections",
         &cap,
         "--header-timeout",
-        "10",
+        "20",
         "--max-sessions",
-        "10",
+        "20",
     ])
     .await;
     let pid = child.id().expect("pid");
@@ -149,12 +149,12 @@ async fn a_slowloris_of_5000_connections_holds_no_more_than_the_cap_and_sessions
         "the relay holds {during} fds under attack ({before} before, cap {CAP})"
     );
     assert!(
-        attack_took < Duration::from_secs(10),
+        attack_took < Duration::from_secs(20),
         "the attack took {attack_took:?}, longer than the header timeout: the test proves nothing"
     );
 
     // The header timeout frees every held connection; the relay is back to what it held before.
-    let deadline = Instant::now() + Duration::from_secs(25);
+    let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let now = fds(pid);
         if now <= before {
