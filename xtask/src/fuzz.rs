@@ -3,11 +3,18 @@
 //!
 //! cargo-fuzz needs a nightly toolchain (sanitizers). The product builds on stable, so a machine without
 //! nightly skips this step with a message instead of failing; cargo-fuzz itself is installed when missing.
+//!
+//! Inputs go up to the protocol's `MAX_FRAME` (libFuzzer's default `-max_len` of 4 KiB never reaches a
+//! full `Data` frame). Each run starts from the corpus kept in the repository, `fuzz/seeds/<target>/`, and
+//! writes what it finds to `fuzz/corpus/<target>/` (not kept); `cargo xtask fuzz --runs N`, the long run,
+//! then merges into the seeds whatever adds coverage, to be committed.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+use soket_protocol::MAX_FRAME;
 
 use crate::tools::{self, cargo, nightly_cargo};
 
@@ -21,6 +28,8 @@ pub enum Budget {
     PerTarget(u64),
     /// The targets share this many seconds, each getting at least [`MIN_SECONDS`].
     Total(u64),
+    /// Each target runs this many inputs, and what adds coverage joins the kept seeds.
+    Runs(u64),
 }
 
 /// The least a target runs under [`Budget::Total`]: less finds little beyond the build.
@@ -70,18 +79,27 @@ pub fn run(budget: Budget) -> Result<()> {
     if targets.is_empty() {
         bail!("no fuzz targets in {}", crate_dir().join("fuzz").display());
     }
-    let seconds = match budget {
-        Budget::PerTarget(s) => s,
-        Budget::Total(s) => (s / targets.len() as u64).max(MIN_SECONDS),
+    let limit = match budget {
+        Budget::PerTarget(s) => format!("-max_total_time={s}"),
+        Budget::Total(s) => format!("-max_total_time={}", (s / targets.len() as u64).max(MIN_SECONDS)),
+        Budget::Runs(n) => format!("-runs={n}"),
     };
 
     for target in &targets {
+        let seeds = PathBuf::from("fuzz/seeds").join(target);
+        let corpus = PathBuf::from("fuzz/corpus").join(target);
+        for dir in [&seeds, &corpus] {
+            std::fs::create_dir_all(crate_dir().join(dir))
+                .with_context(|| format!("could not create {}", dir.display()))?;
+        }
         let mut cmd = cargo_fuzz("run");
-        cmd.arg(target).arg("--").args([
-            format!("-max_total_time={seconds}"),
+        // The first directory is where libFuzzer writes; the seeds are only read.
+        cmd.arg(target).arg(&corpus).arg(&seeds).arg("--").args([
+            limit.clone(),
+            format!("-max_len={MAX_FRAME}"),
             format!("-rss_limit_mb={RSS_LIMIT_MB}"),
         ]);
-        println!("==> {} ({seconds} s)", tools::describe(&cmd));
+        println!("==> {}", tools::describe(&cmd));
         if tools::run(&mut cmd).is_err() {
             bail!(
                 "fuzz target `{target}` failed: the input is in {} (reproduce in relay/protocol with \
@@ -91,6 +109,17 @@ pub fn run(budget: Budget) -> Result<()> {
                     .join(target)
                     .display()
             );
+        }
+        if let Budget::Runs(_) = budget {
+            let mut merge = cargo_fuzz("run");
+            merge.arg(target).arg(&seeds).arg(&corpus).arg("--").args([
+                "-merge=1".to_string(),
+                format!("-max_len={MAX_FRAME}"),
+                format!("-rss_limit_mb={RSS_LIMIT_MB}"),
+            ]);
+            println!("==> {}", tools::describe(&merge));
+            tools::run(&mut merge)?;
+            println!("{} now holds what this run found: commit it", seeds.display());
         }
     }
     Ok(())

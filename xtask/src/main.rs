@@ -46,6 +46,8 @@ commands:
                        a bounded fuzz run and the browser tests; last line `tests: N passed, M failed`
   fuzz [--seconds N]   run each fuzz target of the protocol decoder for N seconds (default 30);
                        needs a nightly toolchain, installs cargo-fuzz if missing
+  fuzz --runs N        run each target for N inputs, then merge what adds coverage into the
+                       kept seeds (relay/protocol/fuzz/seeds/), to commit
   bench [--browser-only]
                        measure the relay against plain TCP and websocat, then the page in
                        headless Chromium against Pyodide (start, bytes shipped) and native
@@ -61,7 +63,7 @@ enum Command {
     Serve { port: u16 },
     Build,
     Test,
-    Fuzz { seconds: u64 },
+    Fuzz { budget: fuzz::Budget },
     Bench { browser_only: bool },
     Help,
 }
@@ -80,7 +82,12 @@ impl Command {
             "build" => Command::Build,
             "test" => Command::Test,
             "fuzz" => Command::Fuzz {
-                seconds: opts.value("--seconds")?.unwrap_or(fuzz::DEFAULT_SECONDS),
+                budget: match opts.value("--runs")? {
+                    Some(runs) => fuzz::Budget::Runs(runs),
+                    None => fuzz::Budget::PerTarget(
+                        opts.value("--seconds")?.unwrap_or(fuzz::DEFAULT_SECONDS),
+                    ),
+                },
             },
             "bench" => Command::Bench {
                 browser_only: opts.flag("--browser-only"),
@@ -104,7 +111,7 @@ fn main() -> ExitCode {
         Command::Build => report(wasm::build()),
         // `test` reports on its own: its tally line must be the last line, after any error.
         Command::Test => test::run(),
-        Command::Fuzz { seconds } => report(fuzz::run(fuzz::Budget::PerTarget(seconds))),
+        Command::Fuzz { budget } => report(fuzz::run(budget)),
         Command::Bench { browser_only } => report(bench::run(browser_only)),
         Command::Help => {
             print!("{USAGE}");
