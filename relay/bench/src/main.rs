@@ -14,6 +14,7 @@
 //! - [`servers`]: the sink, source, echo and drain servers (threads, blocking sockets).
 //! - [`children`]: the relay and websocat processes, killed when dropped.
 //! - [`measure`]: one transfer, one series of round trips, one batch of sessions.
+//! - [`held`]: the relay held under load: many sessions echoing for a while, alone and beside a slowloris.
 //! - [`report`]: the page, its parts, and the relay part's tables and verdicts.
 //! - [`browser`]: the browser part's loads and program runs; [`proxy`] counts the bytes a load ships.
 //! - [`browser_report`]: the browser part's tables and verdicts.
@@ -21,6 +22,7 @@
 mod browser;
 mod browser_report;
 mod children;
+mod held;
 mod measure;
 mod proxy;
 mod report;
@@ -48,6 +50,8 @@ usage: soket-bench [options]   (normally run by `cargo xtask bench`)
   --rounds N         measured rounds of bulk transfers (default: 3)
   --round-trips N    measured echo round trips per path (default: 5000)
   --sessions N       idle sessions for the memory figure (default: 5000)
+  --held-sessions N  sessions echoing in the held-under-load runs (default: 1000)
+  --held-seconds N   how long each held-under-load run echoes (default: 60)
   --relay-args TEXT  more flags for the relay that carries the bulk and echo traffic, split at
                      spaces (e.g. `--session-buffer 33554432`), to try a setting
   --only PART        `relay` or `browser`: measure that part only and keep the other part of the
@@ -69,6 +73,8 @@ struct Args {
     rounds: usize,
     round_trips: usize,
     sessions: usize,
+    held_sessions: usize,
+    held_seconds: u64,
     relay_args: Vec<String>,
     only: Option<Part>,
     pyodide: PathBuf,
@@ -88,6 +94,8 @@ impl Args {
             rounds: 3,
             round_trips: 5000,
             sessions: 5000,
+            held_sessions: 1000,
+            held_seconds: 60,
             relay_args: Vec::new(),
             only: None,
             pyodide: PathBuf::from("relay/bench/browser"),
@@ -118,6 +126,8 @@ impl Args {
                 "--rounds" => args.rounds = number()?.max(1) as usize,
                 "--round-trips" => args.round_trips = number()?.max(1) as usize,
                 "--sessions" => args.sessions = number()?.max(1) as usize,
+                "--held-sessions" => args.held_sessions = number()?.max(1) as usize,
+                "--held-seconds" => args.held_seconds = number()?.max(1),
                 "--relay-args" => {
                     args.relay_args = value.split_whitespace().map(String::from).collect()
                 }
@@ -224,7 +234,8 @@ async fn relay_part(args: &Args) -> Result<Report> {
             .context("websocat is not installed (`cargo install websocat --locked`)")?,
     };
     // Every idle session costs the relay one descriptor and the bench one; children inherit the limit.
-    raise_fd_limit(args.sessions as u64 + 1024)?;
+    // The held runs: a session is three here (WebSocket, and both ends of the echo), the slowloris one.
+    raise_fd_limit((args.sessions as u64).max(3 * args.held_sessions as u64 + held::SLOWLORIS as u64) + 1024)?;
 
     let total = args.mib * 1024 * 1024;
     let mut sink = servers::sink("127.0.0.2", total)?;
@@ -322,11 +333,29 @@ async fn relay_part(args: &Args) -> Result<Report> {
         memory.per_session_kib()
     );
 
+    let mut held = Vec::new();
+    for slowloris in [0, held::SLOWLORIS] {
+        let what = format!("held under load (slowloris {slowloris})");
+        let row = tokio::time::timeout(
+            Duration::from_secs(args.held_seconds) + measure::LIMIT,
+            held::run(&args.relay, &args.www, args.held_sessions, args.held_seconds, slowloris),
+        )
+        .await
+        .with_context(|| format!("{what}: no result in time"))?
+        .context(what)?;
+        eprintln!(
+            "held: {} sessions, slowloris {}: {} echoes, p99 {:?}, fds peak {}, RSS peak {} KiB, {} errors",
+            row.sessions, slowloris, row.echoes, row.p99, row.fds_peak, row.rss_peak_kib, row.errors
+        );
+        held.push(row);
+    }
+
     Ok(Report {
         setting: setting(args, &websocat),
         bulk,
         rtt: rtt.try_into().ok().expect("one series per path"),
         memory,
+        held,
     })
 }
 

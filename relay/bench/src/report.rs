@@ -133,6 +133,8 @@ pub struct Report {
     pub bulk: [Bulk; 3],
     pub rtt: [RoundTrip; 3],
     pub memory: Memory,
+    /// The relay held under load: alone, then beside a slowloris.
+    pub held: Vec<crate::held::Held>,
 }
 
 const PLAIN: usize = 0;
@@ -279,6 +281,7 @@ impl Report {
             m.per_session_kib()
         );
 
+        held_table(&mut md, &self.held);
         targets_table(&mut md, "Relay targets", &self.targets());
         md
     }
@@ -386,4 +389,54 @@ pub fn targets_table(md: &mut String, title: &str, targets: &[(String, String, b
         let verdict = if *met { "met" } else { "**not met**" };
         let _ = writeln!(md, "| {target} | {measured} | {verdict} |");
     }
+}
+
+/// "Held under load": one row per run of [`crate::held::run`].
+fn held_table(md: &mut String, rows: &[crate::held::Held]) {
+    let Some(first) = rows.first() else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "## Held under load\n\nA release relay of its own (`--max-connections {}`, every session from \
+         loopback so the per-client caps lifted); {} sessions, each a TCP connection through the relay to \
+         an echo server, {} echoes of {} bytes a second for {} s, every echo numbered and compared (a lost \
+         or reordered byte is an error). The slowloris row adds {} attackers from ten loopback addresses, \
+         each sending half a request and waiting until the relay closes it, then again. Descriptors \
+         (`/proc/<pid>/fd`) and `VmRSS` sampled every 500 ms.\n",
+        first.cap,
+        thousands(first.sessions as f64),
+        crate::held::PER_SECOND,
+        crate::held::MESSAGE,
+        first.seconds,
+        thousands(crate::held::SLOWLORIS as f64),
+    );
+    let _ = writeln!(
+        md,
+        "| load | sessions | bytes echoed | echoes | relay fds (peak) | relay RSS (peak) | p50 | p99 | errors |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let load = if row.slowloris == 0 {
+            "sessions alone".to_string()
+        } else {
+            format!(
+                "with a slowloris ({} connections made)",
+                thousands(row.attacks as f64)
+            )
+        };
+        let _ = writeln!(
+            md,
+            "| {load} | {} | {:.1} MiB | {} | {} | {} MiB | {:.0} µs | {:.0} µs | {} |",
+            thousands(row.sessions as f64),
+            row.bytes as f64 / (1024.0 * 1024.0),
+            thousands(row.echoes as f64),
+            thousands(row.fds_peak as f64),
+            row.rss_peak_kib / 1024,
+            row.p50.as_secs_f64() * 1e6,
+            row.p99.as_secs_f64() * 1e6,
+            row.errors
+        );
+    }
+    md.push('\n');
 }
