@@ -6,11 +6,14 @@
 //! connections to its own servers dial that real port. The relay host's own loopback services are never
 //! reachable this way: a port the session did not bind is closed.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use soket_protocol::Transport;
 use tokio::net::{TcpSocket, UdpSocket};
@@ -144,6 +147,27 @@ impl VirtualHost {
     }
 }
 
+/// Where a search of a range of `span` ports starts, and its stride: prime to `span`, so that `span` steps
+/// visit every port once.
+fn random_order(span: u32, random: u64) -> (u32, u32) {
+    let start = (random % u64::from(span)) as u32;
+    if span < 2 {
+        return (start, 1);
+    }
+    let mut stride = 1 + ((random >> 32) % u64::from(span - 1)) as u32;
+    while gcd(stride, span) != 1 {
+        stride = stride % (span - 1) + 1;
+    }
+    (start, stride)
+}
+
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
 /// The addresses that mean "this host" inside a session. Other loopback addresses (127.0.0.2, ...) are the
 /// relay host's and go through the policy like any other.
 fn is_own_address(ip: IpAddr) -> bool {
@@ -152,13 +176,25 @@ fn is_own_address(ip: IpAddr) -> bool {
 }
 
 /// Hands out real ports from the configured range, shared by every session of the relay.
+///
+/// Each search tries every port of the range once, in a random order of its own (a random start and a
+/// random stride prime to the range's size), so the port a learner gets says nothing about the next
+/// learner's: a stranger who knows one public address cannot walk to its neighbours. The ports handed out
+/// last are tried only after all the others, oldest first, so a port just released is not handed out
+/// again at once (a client of its old owner, still connecting, would reach the new one).
 pub struct RealPorts {
     ip: IpAddr,
     first: u16,
     last: u16,
-    /// Where the next search starts, so that a port just released is not handed out again at once.
-    cursor: AtomicU32,
+    /// The ports handed out last, oldest first, at most `RECENT_PORTS` (and half the range). A std
+    /// mutex: held to copy or change a few dozen numbers.
+    recent: Mutex<VecDeque<u16>>,
+    /// Searches so far, hashed into each search's order so that two at the same instant differ.
+    searches: AtomicU64,
 }
+
+/// How many of the ports handed out last a search tries only after all the others.
+const RECENT_PORTS: usize = 64;
 
 impl RealPorts {
     pub fn new(ip: IpAddr, (first, last): (u16, u16)) -> RealPorts {
@@ -166,14 +202,58 @@ impl RealPorts {
             ip,
             first,
             last,
-            cursor: AtomicU32::new(0),
+            recent: Mutex::default(),
+            searches: AtomicU64::new(0),
         }
     }
 
+    fn span(&self) -> u32 {
+        u32::from(self.last - self.first) + 1
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, VecDeque<u16>> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every port of the range once: the others in a random order, then the recent ones, oldest first.
     fn candidates(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        let span = u32::from(self.last - self.first) + 1;
-        let start = self.cursor.fetch_add(1, Relaxed) % span;
-        (0..span).map(move |i| SocketAddr::new(self.ip, self.first + ((start + i) % span) as u16))
+        let span = self.span();
+        let (start, stride) = random_order(span, self.random());
+        let recent: Vec<u16> = self.recent().iter().copied().collect();
+        let first = self.first;
+        let others = (0..span)
+            .map(move |i| {
+                first
+                    + ((u64::from(start) + u64::from(i) * u64::from(stride)) % u64::from(span))
+                        as u16
+            })
+            .filter({
+                let recent = recent.clone();
+                move |port| !recent.contains(port)
+            });
+        others
+            .chain(recent)
+            .map(move |port| SocketAddr::new(self.ip, port))
+    }
+
+    /// Notes a port handed out, so that the next searches try it last.
+    fn handed_out(&self, port: u16) {
+        let keep = RECENT_PORTS.min(self.span() as usize / 2);
+        let mut recent = self.recent();
+        recent.retain(|p| *p != port);
+        recent.push_back(port);
+        while recent.len() > keep {
+            recent.pop_front();
+        }
+    }
+
+    /// A number nobody outside can guess: std's `RandomState` keys SipHash with random keys (drawn once
+    /// per thread, then stepped), over a counter and the time.
+    fn random(&self) -> u64 {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(self.searches.fetch_add(1, Relaxed));
+        Instant::now().hash(&mut hasher);
+        hasher.finish()
     }
 
     /// A TCP socket bound to a free port of the range.
@@ -187,7 +267,10 @@ impl RealPorts {
             // A learner who restarts a server expects the port back at once, as with SO_REUSEADDR.
             socket.set_reuseaddr(true)?;
             match socket.bind(addr) {
-                Ok(()) => return Ok(socket),
+                Ok(()) => {
+                    self.handed_out(addr.port());
+                    return Ok(socket);
+                }
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                 Err(e) => return Err(e),
             }
@@ -203,6 +286,7 @@ impl RealPorts {
         for addr in self.candidates() {
             match std::net::UdpSocket::bind(addr) {
                 Ok(socket) => {
+                    self.handed_out(addr.port());
                     socket.set_nonblocking(true)?;
                     return UdpSocket::from_std(socket);
                 }
@@ -248,6 +332,71 @@ mod tests {
             host.destination("Example.COM."),
             Destination::Name("example.com".into())
         );
+    }
+
+    fn ports(first: u16, last: u16) -> RealPorts {
+        RealPorts::new(IpAddr::V4(Ipv4Addr::LOCALHOST), (first, last))
+    }
+
+    fn search(ports: &RealPorts) -> Vec<u16> {
+        ports.candidates().map(|addr| addr.port()).collect()
+    }
+
+    #[test]
+    fn a_search_tries_every_port_of_the_range_once() {
+        for (first, last) in [
+            (40000, 40999),
+            (5000, 5000),
+            (5000, 5001),
+            (1, 12),
+            (65000, 65535),
+        ] {
+            let ports = ports(first, last);
+            for _ in 0..20 {
+                let mut tried = search(&ports);
+                tried.sort_unstable();
+                assert_eq!(tried, (first..=last).collect::<Vec<_>>(), "{first}-{last}");
+            }
+        }
+    }
+
+    #[test]
+    fn searches_start_at_random_places_and_walk_at_random_strides() {
+        let ports = ports(40000, 40999);
+        let starts: Vec<u16> = (0..20).map(|_| search(&ports)[0]).collect();
+        let neighbours = starts
+            .windows(2)
+            .filter(|w| w[1].abs_diff(w[0]) == 1)
+            .count();
+        assert!(neighbours <= 3, "{starts:?}");
+        let strides: std::collections::HashSet<u16> = (0..20)
+            .map(|_| {
+                let s = search(&ports);
+                (s[1] + 1000 - s[0]) % 1000
+            })
+            .collect();
+        assert!(
+            strides.len() > 1,
+            "one stride for every search: {strides:?}"
+        );
+    }
+
+    #[test]
+    fn the_ports_handed_out_last_are_tried_last_the_newest_at_the_very_end() {
+        let ports = ports(40000, 40009);
+        for port in [40003, 40007, 40001] {
+            ports.handed_out(port);
+        }
+        for _ in 0..20 {
+            let tried = search(&ports);
+            assert_eq!(tried.len(), 10);
+            assert_eq!(&tried[7..], &[40003, 40007, 40001]);
+        }
+        // At most half a small range is kept back, so a search still has a choice.
+        for port in 40000..=40009 {
+            ports.handed_out(port);
+        }
+        assert_eq!(&search(&ports)[5..], &[40005, 40006, 40007, 40008, 40009]);
     }
 
     #[test]

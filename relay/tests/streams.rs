@@ -455,3 +455,29 @@ async fn closing_streams_whose_peer_is_silent_gives_their_budget_back() {
     held.abort();
     relay.shutdown().await.expect("shutdown");
 }
+
+/// A stranger who knows one learner's public address must not find the next learner's beside it. (Ports
+/// were handed out in order: each listener's real port was the one after the last.)
+#[tokio::test]
+async fn the_real_ports_of_listeners_in_a_row_are_not_neighbours() {
+    let relay = start(&["--max-listeners", "8"]).await;
+    let client = session(&relay).await;
+    let mut listeners = Vec::new();
+    for _ in 0..8 {
+        listeners.push(client.listen("", 0, 5).await.expect("listen"));
+    }
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| {
+            let (_, port) = l.public.rsplit_once(':').expect("host:port");
+            port.parse().expect("port")
+        })
+        .collect();
+    let neighbours = ports
+        .windows(2)
+        .filter(|pair| pair[0].abs_diff(pair[1]) == 1)
+        .count();
+    // Each pair is neighbours by chance with odds of 2 in 9,000 (the default range).
+    assert!(neighbours <= 1, "{neighbours} of 7 in a row: {ports:?}");
+    relay.shutdown().await.expect("shutdown");
+}
