@@ -456,6 +456,107 @@ async fn closing_streams_whose_peer_is_silent_gives_their_budget_back() {
     relay.shutdown().await.expect("shutdown");
 }
 
+/// Writes to `conn` until the relay stops granting credit: everything between the page and a peer that
+/// does not read is full, and the relay's writer holds the rest of a window. Returns the bytes sent.
+async fn fill(conn: &mut soket_client::TcpConn) -> usize {
+    let block = vec![9u8; 64 * 1024];
+    let mut sent = 0;
+    // A write that waits a second on loopback, and then half a second more, is stuck: the peer's buffers
+    // and the relay's are full. (What a cancelled write_all sent is sent; the next one goes on from there.)
+    let mut waits = [Duration::from_secs(1), Duration::from_millis(500)].into_iter();
+    let mut wait = waits.next();
+    while let Some(limit) = wait {
+        match tokio::time::timeout(limit, conn.write_all(&block)).await {
+            Ok(written) => {
+                written.expect("write");
+                sent += block.len();
+                assert!(
+                    sent < 256 * MIB,
+                    "the relay kept taking bytes the peer never read"
+                );
+            }
+            Err(_) => wait = waits.next(),
+        }
+    }
+    sent
+}
+
+/// A stream the page closes with bytes still to flush keeps its socket and up to a window of bytes until
+/// its writer is done (for up to 30 s), so it must count until then. (It did not: the count went at the
+/// Close, and a loop of connect, fill, close held a socket and a window per turn, past --max-streams.)
+#[tokio::test]
+async fn closed_connections_still_flushing_count_against_the_stream_quota() {
+    // Accepts and never reads, keeping every connection open.
+    let silent = TcpListener::bind("127.0.0.2:0").await.expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let echo = echo_server("127.0.0.2").await;
+    let max = 4;
+    let relay = start(&[
+        "--allow",
+        &format!("127.0.0.2:{}", silent_addr.port()),
+        "--allow",
+        &format!("127.0.0.2:{}", echo.port()),
+        "--max-streams",
+        &max.to_string(),
+        "--session-rate",
+        "0",
+    ])
+    .await;
+    let client = session(&relay).await;
+    let mut refused = None;
+    for turn in 0..3 * max {
+        match client.connect_tcp("127.0.0.2", silent_addr.port()).await {
+            Ok(mut conn) => {
+                assert!(fill(&mut conn).await > 0, "turn {turn}: nothing sent");
+                conn.close().await.expect("close");
+            }
+            Err(Error::Errno(Failure { errno, message })) => {
+                refused = Some((turn, errno, message));
+                break;
+            }
+            Err(other) => panic!("turn {turn}: {other:?}"),
+        }
+    }
+    let Some((turn, errno, message)) = refused else {
+        panic!(
+            "{} connections, each closed with a window of bytes still to write, and no EMFILE \
+             (--max-streams {max}); the relay holds {} streams",
+            3 * max,
+            metric(relay.addr, "soket_streams_active").await
+        );
+    };
+    assert_eq!((turn, errno), (max, errno::EMFILE), "{message}");
+    assert!(
+        message.contains(&format!("at most {max} sockets"))
+            && message.contains("closed ones still count"),
+        "{message}"
+    );
+    assert_eq!(metric(relay.addr, "soket_streams_active").await, max as i64);
+
+    // Once the peer is gone, the writers are done and their streams no longer count.
+    held.abort();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut conn = loop {
+        match client.connect_tcp("127.0.0.2", echo.port()).await {
+            Ok(conn) => break conn,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("still refused 10 s after the peer went away: {e:?}"),
+        }
+    };
+    conn.write_all(b"room again").await.expect("write");
+    assert_eq!(conn.read_exact(10).await.expect("echo"), b"room again");
+    relay.shutdown().await.expect("shutdown");
+}
+
 /// A stranger who knows one learner's public address must not find the next learner's beside it. (Ports
 /// were handed out in order: each listener's real port was the one after the last.)
 #[tokio::test]

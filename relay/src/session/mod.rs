@@ -481,7 +481,7 @@ impl Session {
     }
 
     fn close(&mut self, stream: StreamId, reset: bool) -> Result<(), End> {
-        let Some(state) = self.streams.remove(stream) else {
+        let Some((state, counted)) = self.streams.remove(stream) else {
             return Err(unknown(stream));
         };
         match state {
@@ -506,8 +506,9 @@ impl Session {
                     let _ = conn.socket.set_zero_linger();
                     conn.writer_task.abort();
                 } else {
-                    // The writer flushes what the page sent before close(), for a while at most.
-                    conn.writer.close();
+                    // The writer flushes what the page sent before close(), for a while at most, and
+                    // the stream counts until it is done with the socket.
+                    conn.writer.close(counted);
                     let writer = conn.writer_task;
                     self.tasks.spawn(async move {
                         tokio::time::sleep(CLOSE_LINGER).await;

@@ -1,13 +1,18 @@
 //! The session's streams: what each stream id stands for now, in one table that keeps the quota and the
 //! stream gauges.
 //!
-//! A stream is counted (in `soket_streams_active` and `soket_streams_total`) from the moment the table
-//! [opens](Streams::open) it until it is closed by the relay, removed by the page's `Close`, or dropped with
-//! the session: the count is a guard held in the table's entry, so no path can forget to give it back.
+//! A stream is counted (in `soket_streams_active` and `soket_streams_total`, and in the session's quota) by
+//! a [`Counted`] guard, which only this table makes. The guard sits in the stream's entry from the moment
+//! the table [opens](Streams::open) it until the relay closes it, the page's `Close` removes it, or the
+//! session ends; so no path can forget to give it back. A connection the page closes with bytes still to
+//! flush is the exception that keeps the quota honest: its guard goes with its writer
+//! ([`WriteQueue::close`](super::write_queue::WriteQueue::close)) and is dropped only once the writer is
+//! done with the socket, so a loop of connect, send, close cannot hold more sockets (or more windows of
+//! bytes) than `--max-streams`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use soket_protocol::errno::{self, describe};
@@ -50,31 +55,44 @@ pub(super) enum Stream {
 /// Every stream id the page (or the relay, for accepted connections) has opened and not yet closed.
 pub(super) struct Streams {
     entries: HashMap<StreamId, Entry>,
-    /// The quota: most ids a session may hold, closed ones included (their ids live until the page's Close).
+    /// The quota: most ids a session may hold, closed ones included (their ids live until the page's
+    /// Close), and closed connections whose writer still flushes.
     max: usize,
+    /// How many of this session's `Counted` guards live, in the table or carried by a writer: shared with
+    /// each guard, which gives its one back when dropped, wherever that happens.
+    counted: Arc<AtomicUsize>,
     shared: Arc<Shared>,
 }
 
 struct Entry {
     stream: Stream,
     /// Present while the stream is open.
-    _counted: Option<Counted>,
+    counted: Option<Counted>,
 }
 
-/// One open stream in the relay's gauges, until dropped.
-struct Counted(Arc<Shared>);
+/// One open stream in the relay's gauges and in its session's quota, until dropped. Only the table makes
+/// one.
+pub(super) struct Counted {
+    shared: Arc<Shared>,
+    session: Arc<AtomicUsize>,
+}
 
 impl Counted {
-    fn new(shared: &Arc<Shared>) -> Counted {
+    fn new(shared: &Arc<Shared>, session: &Arc<AtomicUsize>) -> Counted {
         shared.metrics.streams_active.fetch_add(1, Relaxed);
         shared.metrics.streams_total.fetch_add(1, Relaxed);
-        Counted(shared.clone())
+        session.fetch_add(1, Relaxed);
+        Counted {
+            shared: shared.clone(),
+            session: session.clone(),
+        }
     }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.metrics.streams_active.fetch_sub(1, Relaxed);
+        self.shared.metrics.streams_active.fetch_sub(1, Relaxed);
+        self.session.fetch_sub(1, Relaxed);
     }
 }
 
@@ -83,6 +101,7 @@ impl Streams {
         Streams {
             entries: HashMap::new(),
             max: shared.config.max_streams,
+            counted: Arc::default(),
             shared: shared.clone(),
         }
     }
@@ -90,30 +109,43 @@ impl Streams {
     /// Room for one more stream, or EMFILE: not a protocol error, the learner opened too many sockets.
     pub(super) fn room(&self) -> Result<(), Failure> {
         if self.is_full() {
-            let message = format!(
-                "{} (this session may hold at most {} sockets)",
+            let mut message = format!(
+                "{} (this session may hold at most {} sockets",
                 describe(errno::EMFILE),
                 self.max
             );
+            let flushing = self.used().saturating_sub(self.entries.len());
+            if flushing > 0 {
+                // A learner who closed them may not see why: say that they still count, and until when.
+                message += &format!(
+                    ", and {flushing} closed ones still count until they have sent what was written to them"
+                );
+            }
+            message.push(')');
             return Err(Failure::with(errno::EMFILE, message));
         }
         Ok(())
     }
 
     pub(super) fn is_full(&self) -> bool {
-        self.entries.len() >= self.max
+        self.used() >= self.max
+    }
+
+    /// What the quota counts: every open stream (in the table, or closed and still flushing) and every id
+    /// kept as closed until the page's Close.
+    fn used(&self) -> usize {
+        let closed = self
+            .entries
+            .values()
+            .filter(|e| e.counted.is_none())
+            .count();
+        self.counted.load(Relaxed) + closed
     }
 
     /// Adds a new open stream, counted until it is closed or removed.
     pub(super) fn open(&mut self, id: StreamId, stream: Stream) {
-        let counted = Some(Counted::new(&self.shared));
-        self.entries.insert(
-            id,
-            Entry {
-                stream,
-                _counted: counted,
-            },
-        );
+        let counted = Some(Counted::new(&self.shared, &self.counted));
+        self.entries.insert(id, Entry { stream, counted });
     }
 
     /// Marks a stream closed by the relay (uncounting it), or keeps a fresh id whose operation failed as
@@ -123,7 +155,7 @@ impl Streams {
             id,
             Entry {
                 stream: Stream::Closed,
-                _counted: None,
+                counted: None,
             },
         );
     }
@@ -135,9 +167,12 @@ impl Streams {
         Some(std::mem::replace(&mut entry.stream, next))
     }
 
-    /// Takes a stream out of the table (the page's `Close`), uncounting it.
-    pub(super) fn remove(&mut self, id: StreamId) -> Option<Stream> {
-        self.entries.remove(&id).map(|entry| entry.stream)
+    /// Takes a stream out of the table (the page's `Close`), with its count: dropping it uncounts the
+    /// stream, and a connection's writer that still has bytes to flush keeps it until it is done.
+    pub(super) fn remove(&mut self, id: StreamId) -> Option<(Stream, Option<Counted>)> {
+        self.entries
+            .remove(&id)
+            .map(|entry| (entry.stream, entry.counted))
     }
 
     pub(super) fn get(&self, id: StreamId) -> Option<&Stream> {
@@ -163,6 +198,7 @@ impl Streams {
 mod tests {
     use std::sync::atomic::Ordering::Relaxed;
 
+    use super::super::write_queue::{Next, WriteQueue};
     use super::*;
     use crate::net::SystemNetwork;
     use crate::Config;
@@ -227,6 +263,89 @@ mod tests {
         assert_eq!(active(&shared), (1, 3), "the page's Close");
         drop(streams);
         assert_eq!(active(&shared), (0, 3), "the session's end");
+    }
+
+    #[tokio::test]
+    async fn a_closed_stream_whose_count_is_kept_fills_the_quota_until_it_is_dropped() {
+        let shared = shared(2);
+        let mut streams = Streams::new(&shared);
+        streams.open(StreamId(1), udp());
+        streams.open(StreamId(2), udp());
+        let (_, kept) = streams.remove(StreamId(1)).unwrap();
+        assert!(kept.is_some());
+        assert_eq!(active(&shared), (2, 2), "still counted in the gauge");
+        let failure = streams.room().unwrap_err();
+        assert_eq!(failure.errno, errno::EMFILE);
+        assert!(
+            failure
+                .message
+                .contains("at most 2 sockets, and 1 closed ones still count"),
+            "{}",
+            failure.message
+        );
+        drop(kept);
+        assert_eq!(active(&shared), (1, 2));
+        assert!(streams.room().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_counts_until_its_writer_has_written_everything() {
+        let shared = shared(4);
+        let mut streams = Streams::new(&shared);
+        streams.open(StreamId(1), udp());
+        streams.open(StreamId(2), udp());
+
+        // Nothing left to write: the count goes at once, as the fd of a closed socket does.
+        let idle = WriteQueue::new(&shared);
+        idle.close(streams.remove(StreamId(1)).unwrap().1);
+        assert_eq!(active(&shared), (1, 2));
+
+        let busy = WriteQueue::new(&shared);
+        busy.push(bytes::Bytes::from(vec![7u8; 10_000]));
+        busy.close(streams.remove(StreamId(2)).unwrap().1);
+        assert_eq!(active(&shared), (1, 2), "kept while bytes wait");
+        assert!(streams.room().is_ok());
+        let (Next::Write(_, held), true) = busy.next() else {
+            panic!("the bytes come first");
+        };
+        drop(held);
+        assert_eq!(active(&shared), (1, 2), "kept while they are written");
+        let (Next::Done(counted), true) = busy.next() else {
+            panic!("then the end");
+        };
+        assert!(counted.is_some());
+        drop(counted);
+        assert_eq!(active(&shared), (0, 2));
+
+        // Closed while the writer is in the middle of its last chunk: the queue is empty, the socket
+        // still busy, so the count stays until the writer comes back for more.
+        streams.open(StreamId(4), udp());
+        let writing = WriteQueue::new(&shared);
+        writing.push(bytes::Bytes::from(vec![7u8; 10_000]));
+        let (Next::Write(_, held), false) = writing.next() else {
+            panic!("the bytes come first");
+        };
+        writing.close(streams.remove(StreamId(4)).unwrap().1);
+        drop(held);
+        assert_eq!(
+            active(&shared),
+            (1, 3),
+            "kept while the last write is under way"
+        );
+        let (Next::Done(counted), true) = writing.next() else {
+            panic!("then the end");
+        };
+        drop(counted);
+        assert_eq!(active(&shared), (0, 3));
+
+        // A writer aborted before it is done drops the queue, and the count with it.
+        streams.open(StreamId(5), udp());
+        let aborted = WriteQueue::new(&shared);
+        aborted.push(bytes::Bytes::from_static(b"never written"));
+        aborted.close(streams.remove(StreamId(5)).unwrap().1);
+        assert_eq!(active(&shared), (1, 4));
+        drop(aborted);
+        assert_eq!(active(&shared), (0, 4));
     }
 
     #[tokio::test]

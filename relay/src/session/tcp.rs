@@ -429,7 +429,12 @@ async fn write_stream(
             Next::Shutdown => {
                 let _ = socket2::SockRef::from(&*socket).shutdown(std::net::Shutdown::Write);
             }
-            Next::Done => return,
+            Next::Done(counted) => {
+                // A closed stream counts until its socket is let go of, not only until its last byte.
+                drop(socket);
+                drop(counted);
+                return;
+            }
             Next::Wait => {
                 queue.wait().await;
                 continue;

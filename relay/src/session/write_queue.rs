@@ -8,6 +8,7 @@ use soket_protocol::MAX_PAYLOAD;
 use tokio::sync::Notify;
 
 use super::out::Buffered;
+use super::streams::Counted;
 use super::SMALL_WRITE;
 use crate::shared::Shared;
 
@@ -33,6 +34,11 @@ struct Queued {
     shutdown: bool,
     /// The page closed the stream: write what is queued, then stop, granting no more credit.
     close: bool,
+    /// The writer took a chunk and has not asked for the next thing yet: a write is under way.
+    writing: bool,
+    /// The stream's count once the page closed it with bytes still to write: the stream counts against
+    /// its session's quota and the gauges until the writer is done (or is aborted, dropping the queue).
+    closed_count: Option<Counted>,
 }
 
 enum Chunk {
@@ -46,8 +52,9 @@ enum Chunk {
 pub(super) enum Next {
     Write(Bytes, Buffered),
     Shutdown,
-    /// Closed, and everything written.
-    Done,
+    /// Closed, and everything written: the stream's count, if the queue kept it, to drop once the socket
+    /// is let go of.
+    Done(Option<Counted>),
     Wait,
 }
 
@@ -59,6 +66,8 @@ impl WriteQueue {
                 held: Buffered::new(shared, 0, None),
                 shutdown: false,
                 close: false,
+                writing: false,
+                closed_count: None,
             }),
             more: Notify::new(),
         }
@@ -95,8 +104,16 @@ impl WriteQueue {
         self.more.notify_one();
     }
 
-    pub(super) fn close(&self) {
-        self.state().close = true;
+    /// The page's `Close`, with the stream's count: kept until the writer is done if it still has bytes to
+    /// write, dropped at once if not (the stream is gone as on Linux, so the page may open another).
+    pub(super) fn close(&self, counted: Option<Counted>) {
+        {
+            let mut state = self.state();
+            state.close = true;
+            if counted.is_some() && (state.writing || !state.chunks.is_empty()) {
+                state.closed_count = counted;
+            }
+        }
         self.more.notify_one();
     }
 
@@ -113,6 +130,7 @@ impl WriteQueue {
     /// Takes the next thing to do, and says whether the page has closed the stream.
     pub(super) fn next(&self) -> (Next, bool) {
         let mut state = self.state();
+        state.writing = false;
         let next = match state.chunks.pop_front() {
             Some(chunk) => {
                 let bytes = match chunk {
@@ -120,10 +138,11 @@ impl WriteQueue {
                     Chunk::Copied(bytes) => bytes.freeze(),
                 };
                 let held = state.held.split(bytes.len());
+                state.writing = true;
                 Next::Write(bytes, held)
             }
             None if std::mem::take(&mut state.shutdown) => Next::Shutdown,
-            None if state.close => Next::Done,
+            None if state.close => Next::Done(state.closed_count.take()),
             None => Next::Wait,
         };
         (next, state.close)
