@@ -557,6 +557,70 @@ async fn closed_connections_still_flushing_count_against_the_stream_quota() {
     relay.shutdown().await.expect("shutdown");
 }
 
+/// Connects from outside, `n` times, to a session's listener; returns the connections that were made.
+async fn strangers(public: &str, n: usize) -> Vec<TcpStream> {
+    let mut made = Vec::new();
+    for _ in 0..n {
+        // Past the backlog the kernel drops the SYN and the stranger would retry for a minute.
+        if let Ok(Ok(socket)) =
+            tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(public)).await
+        {
+            made.push(socket);
+        }
+    }
+    made
+}
+
+/// Connections from outside to a learner's server count as the session's streams before the page
+/// accepts them; they may take only half the quota, so the learner's own program can still open sockets.
+/// (They could take all of it: 40 connections to a listener made the page's own connect fail with EMFILE.)
+#[tokio::test]
+async fn strangers_at_a_listener_cannot_take_the_sockets_the_page_opens_itself() {
+    let echo = echo_server("127.0.0.2").await;
+    let max = 8;
+    let relay = start(&[
+        "--allow",
+        &format!("127.0.0.2:{}", echo.port()),
+        "--max-streams",
+        &max.to_string(),
+    ])
+    .await;
+    let client = session(&relay).await;
+    // Python's listen() with no argument asks for 128.
+    let mut listener = client.listen("", 8000, 128).await.expect("listen");
+    let outside = strangers(&listener.public, 2 * max).await;
+    assert!(
+        outside.len() >= max,
+        "only {} strangers got in",
+        outside.len()
+    );
+    // The listener and the half of the quota the strangers may hold, once the relay has taken them.
+    let held = 1 + max as i64 / 2;
+    wait_for_metric(relay.addr, "soket_streams_active", held).await;
+
+    let mut own = client
+        .connect_tcp("127.0.0.2", echo.port())
+        .await
+        .expect("the page's own connect while strangers wait at its listener");
+    own.write_all(b"mine").await.expect("write");
+    assert_eq!(own.read_exact(4).await.expect("echo"), b"mine");
+    assert_eq!(
+        metric(relay.addr, "soket_streams_active").await,
+        held + 1,
+        "the listener, half the quota of strangers, and the page's own connection"
+    );
+
+    // The strangers were kept, not lost: the page accepts them as it makes room.
+    let mut first = listener.accept().await.expect("accept a stranger");
+    assert_eq!(first.peer, outside[0].local_addr().expect("local"));
+    first.write_all(b"hello").await.expect("write");
+    let mut hello = [0u8; 5];
+    let mut stranger = outside.into_iter().next().expect("one");
+    stranger.read_exact(&mut hello).await.expect("read");
+    assert_eq!(&hello, b"hello");
+    relay.shutdown().await.expect("shutdown");
+}
+
 /// A stranger who knows one learner's public address must not find the next learner's beside it. (Ports
 /// were handed out in order: each listener's real port was the one after the last.)
 #[tokio::test]

@@ -59,6 +59,13 @@ impl Credit {
         self.more.notify_one();
     }
 
+    /// Credit the other side has used and not given back: for a listener, connections reported to the
+    /// page that it has not accepted yet.
+    pub(super) fn outstanding(&self) -> u64 {
+        let state = self.state();
+        self.limit.saturating_sub(state.available + state.reserved)
+    }
+
     /// Waits for credit and sets aside up to `max` of it for one send.
     pub(super) async fn take(&self, max: u64) -> u64 {
         loop {
@@ -133,6 +140,22 @@ mod tests {
         assert!(credit.grant(50));
         assert_eq!(taker.await.unwrap(), 30);
         assert_eq!(credit.state().available, 20);
+    }
+
+    #[tokio::test]
+    async fn outstanding_is_what_was_used_and_not_granted_back() {
+        let credit = Credit::new(3, 3);
+        assert_eq!(credit.outstanding(), 0);
+        assert_eq!(credit.take(1).await, 1);
+        assert_eq!(credit.outstanding(), 0, "set aside is not used yet");
+        credit.settle(1, 1);
+        assert_eq!(credit.outstanding(), 1);
+        assert!(credit.grant(1));
+        assert_eq!(credit.outstanding(), 0, "the page gave it back");
+        assert_eq!(credit.take(1).await, 1);
+        credit.settle(1, 1);
+        credit.give_back(1);
+        assert_eq!(credit.outstanding(), 0, "the relay gave it back");
     }
 
     #[tokio::test]

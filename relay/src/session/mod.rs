@@ -55,7 +55,8 @@ const OUT_QUEUE: usize = 64;
 const OUT_BUDGET: usize = 1024 * 1024;
 /// Most name resolutions one session may have under way.
 const RESOLUTIONS: usize = 8;
-/// Most unaccepted connections a listener may hold (Linux caps `backlog` at somaxconn likewise).
+/// Most unaccepted connections a listener may hold whatever the quota (Linux caps `backlog` at somaxconn
+/// likewise); below it, the session's share of its quota for them (`Streams::backlog_share`).
 const MAX_BACKLOG: u32 = 128;
 /// How long a closed stream's writer may go on flushing what the page sent before `close()`.
 const CLOSE_LINGER: Duration = Duration::from_secs(30);
@@ -389,13 +390,17 @@ impl Session {
                 else {
                     return Ok(()); // closed meanwhile; dropping the socket closes the connection
                 };
-                if self.streams.is_full() {
-                    // Over quota: refuse this one with a reset, as a full accept queue would.
+                if let Err(reason) = self.streams.room_for_incoming() {
+                    // Refused with a reset at once, as Linux does for a full accept queue with
+                    // tcp_abort_on_overflow: the stranger learns it now instead of retrying in silence,
+                    // and it holds nothing of the session's.
                     credit.give_back(1);
                     let _ = socket.set_zero_linger();
                     tracing::debug!(
                         session = self.id,
-                        "incoming connection refused: stream quota"
+                        %peer,
+                        reason,
+                        "incoming connection refused"
                     );
                     return Ok(());
                 }

@@ -9,6 +9,10 @@
 //! ([`WriteQueue::close`](super::write_queue::WriteQueue::close)) and is dropped only once the writer is
 //! done with the socket, so a loop of connect, send, close cannot hold more sockets (or more windows of
 //! bytes) than `--max-streams`.
+//!
+//! Connections a listener accepted and the page has not yet `accept()`ed take at most
+//! [a share](Streams::backlog_share) of the quota, so that strangers who connect to a learner's server
+//! cannot take the sockets the learner's own program opens.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,7 +25,7 @@ use soket_protocol::StreamId;
 use tokio::net::{TcpSocket, UdpSocket};
 use tokio::task::AbortHandle;
 
-use super::{Conn, Credit, Failure};
+use super::{Conn, Credit, Failure, MAX_BACKLOG};
 use crate::shared::Shared;
 
 pub(super) enum Stream {
@@ -140,6 +144,38 @@ impl Streams {
             .filter(|e| e.counted.is_none())
             .count();
         self.counted.load(Relaxed) + closed
+    }
+
+    /// Most connections this session's listeners may hold that the page has not accepted yet, all
+    /// listeners together, and so the largest backlog one listener gets: half the quota (at least one, at
+    /// most `MAX_BACKLOG`). The other half is kept for the sockets the page opens itself, so strangers who
+    /// connect to a learner's server never make the learner's own `connect()` fail with EMFILE.
+    pub(super) fn backlog_share(&self) -> u32 {
+        (self.max / 2).clamp(1, MAX_BACKLOG as usize) as u32
+    }
+
+    /// Connections reported to the page that it has not accepted yet: each listener's backlog credit the
+    /// page has not given back.
+    fn unaccepted(&self) -> u64 {
+        self.values()
+            .map(|stream| match stream {
+                Stream::Listening { credit, .. } => credit.outstanding(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Room for a connection a listener has just accepted (and already taken from its listener's credit,
+    /// so it is among the unaccepted ones), or why not: the session's quota, or the share of it that
+    /// connections waiting for the page's `accept()` may take.
+    pub(super) fn room_for_incoming(&self) -> Result<(), &'static str> {
+        if self.is_full() {
+            return Err("stream quota");
+        }
+        if self.unaccepted() > u64::from(self.backlog_share()) {
+            return Err("the session's backlog share");
+        }
+        Ok(())
     }
 
     /// Adds a new open stream, counted until it is closed or removed.
@@ -265,6 +301,18 @@ mod tests {
         assert_eq!(active(&shared), (0, 3), "the session's end");
     }
 
+    fn listening(backlog: u64, unaccepted: u64) -> (Stream, Arc<Credit>) {
+        let credit = Arc::new(Credit::new(backlog - unaccepted, backlog));
+        let task = tokio::spawn(std::future::pending::<()>()).abort_handle();
+        let stream = Stream::Listening {
+            port: 80,
+            public: "127.0.0.1:40000".into(),
+            credit: credit.clone(),
+            task,
+        };
+        (stream, credit)
+    }
+
     #[tokio::test]
     async fn a_closed_stream_whose_count_is_kept_fills_the_quota_until_it_is_dropped() {
         let shared = shared(2);
@@ -346,6 +394,32 @@ mod tests {
         assert_eq!(active(&shared), (1, 4));
         drop(aborted);
         assert_eq!(active(&shared), (0, 4));
+    }
+
+    #[tokio::test]
+    async fn unaccepted_connections_take_at_most_half_the_quota_all_listeners_together() {
+        assert_eq!(Streams::new(&shared(1)).backlog_share(), 1);
+        assert_eq!(Streams::new(&shared(32)).backlog_share(), 16);
+        assert_eq!(Streams::new(&shared(1000)).backlog_share(), MAX_BACKLOG);
+
+        let shared = shared(8);
+        let mut streams = Streams::new(&shared);
+        let (a, a_credit) = listening(3, 2);
+        let (b, _) = listening(3, 2);
+        streams.open(StreamId(1), a);
+        streams.open(StreamId(2), b);
+        assert!(streams.room_for_incoming().is_ok(), "4 of a share of 4");
+        // a's accept loop takes its last credit for one more connection.
+        assert_eq!(a_credit.take(1).await, 1);
+        a_credit.settle(1, 1);
+        assert_eq!(
+            streams.room_for_incoming(),
+            Err("the session's backlog share"),
+            "5 of 4"
+        );
+        assert!(a_credit.grant(1), "the page accepts one");
+        assert!(streams.room_for_incoming().is_ok());
+        assert!(streams.room().is_ok(), "the page's own sockets have room");
     }
 
     #[tokio::test]

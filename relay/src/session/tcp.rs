@@ -16,7 +16,7 @@ use super::reach::{dial, Target};
 use super::write_queue::{Next, WriteQueue};
 use super::{
     protocol_error, unknown, unspecified, Buffered, Credit, End, Failure, Internal, Link, Out,
-    Session, Stream, MAX_BACKLOG,
+    Session, Stream,
 };
 use crate::lab;
 use crate::vhost::{Binding, Destination};
@@ -139,7 +139,9 @@ impl Session {
         stream: StreamId,
         backlog: u32,
     ) -> Result<Result<Down, Failure>, End> {
-        let backlog = backlog.clamp(1, MAX_BACKLOG);
+        // As Linux caps a backlog at somaxconn, silently: here at the session's share of unaccepted
+        // connections, which is also what its listeners may hold together.
+        let backlog = backlog.clamp(1, self.streams.backlog_share());
         match self.streams.get(stream) {
             Some(Stream::Bound { .. }) => {}
             // Listening again only changes the backlog on Linux; ours stays.
