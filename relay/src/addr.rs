@@ -12,8 +12,13 @@
 //! - "Is this address private?" has many answers beyond 10/8 and 127/8. [`special_range`] knows the IANA
 //!   special-purpose registries (RFC 6890 and successors) and names the range, so a refusal can tell the
 //!   learner why.
+//!
+//! One more class is not in any registry: the relay host's own addresses ([`host_addresses`]). A learner
+//! who reaches them reaches the host's own services (SSH, an admin page, other learners' listeners), so the
+//! policy guards them as it guards the special ranges.
 
 use std::fmt;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -158,6 +163,89 @@ pub fn special_range(ip: IpAddr) -> Option<SpecialRange> {
                     what,
                 })
         }
+    }
+}
+
+/// Every special range, IPv4 then IPv6, in the order [`special_range`] tries them (a range before any
+/// range containing it).
+pub fn special_ranges() -> impl Iterator<Item = SpecialRange> {
+    let v4 = V4_SPECIAL.iter().map(|&(net, what)| SpecialRange {
+        net: IpNet::V4(net),
+        what,
+    });
+    let v6 = V6_SPECIAL.iter().map(|&(net, what)| SpecialRange {
+        net: IpNet::V6(net),
+        what,
+    });
+    v4.chain(v6)
+}
+
+/// Whether every address of `net` carries an IPv4 address that a gateway or tunnel may reach: `net` lies
+/// inside the NAT64, 6to4, Teredo or IPv4-compatible ranges.
+pub fn embeds_ipv4(net: IpNet) -> bool {
+    const EMBEDDING: [Ipv6Net; 5] = [
+        v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96),
+        v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),
+        v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16),
+        v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 32),
+        v6([0, 0, 0, 0, 0, 0, 0, 0], 96),
+    ];
+    match net {
+        IpNet::V6(net) => EMBEDDING.iter().any(|range| range.contains(&net)),
+        IpNet::V4(_) => false,
+    }
+}
+
+/// The addresses of this host's network interfaces, up or down, as `getifaddrs` lists them: loopback,
+/// private and link-local ones included, each once, [`canonical`].
+///
+/// A snapshot: an address added later (a new DHCP lease, an IPv6 temporary address) is not in it, and an
+/// address the host is reached by through NAT (a cloud instance's public IP) is on no interface at all.
+pub fn host_addresses() -> io::Result<Vec<IpAddr>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list it allocated into `list`, which we own until freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut found = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a non-null node of the list getifaddrs made, not yet freed.
+        let ifa = unsafe { &*entry };
+        if let Some(ip) = unsafe { sockaddr_ip(ifa.ifa_addr) } {
+            let ip = canonical(ip);
+            if !found.contains(&ip) {
+                found.push(ip);
+            }
+        }
+        entry = ifa.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and nothing borrowed from it outlives this call.
+    unsafe { libc::freeifaddrs(list) };
+    Ok(found)
+}
+
+/// The IP address in `addr`, or `None` for a null pointer or another family (such as AF_PACKET).
+///
+/// # Safety
+/// `addr` is null or points to a valid `sockaddr` of the size its family implies, as getifaddrs gives.
+unsafe fn sockaddr_ip(addr: *const libc::sockaddr) -> Option<IpAddr> {
+    if addr.is_null() {
+        return None;
+    }
+    // SAFETY: the caller promises a valid sockaddr, whose family says which struct it is.
+    match i32::from(unsafe { (*addr).sa_family }) {
+        libc::AF_INET => {
+            let sin = unsafe { &*addr.cast::<libc::sockaddr_in>() };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))))
+        }
+        libc::AF_INET6 => {
+            let sin6 = unsafe { &*addr.cast::<libc::sockaddr_in6>() };
+            Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+        }
+        _ => None,
     }
 }
 
@@ -540,6 +628,26 @@ mod tests {
             for (earlier, _) in &V6_SPECIAL[..i] {
                 assert!(!earlier.contains(net), "{net} is shadowed by {earlier}");
             }
+        }
+    }
+
+    #[test]
+    fn host_addresses_include_loopback() {
+        let addrs = host_addresses().expect("getifaddrs");
+        assert!(addrs.contains(&ip("127.0.0.1")), "{addrs:?}");
+        let mut unique = addrs.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), addrs.len(), "{addrs:?}");
+    }
+
+    #[test]
+    fn special_ranges_are_the_tables() {
+        let all: Vec<SpecialRange> = special_ranges().collect();
+        assert_eq!(all.len(), V4_SPECIAL.len() + V6_SPECIAL.len());
+        for range in all.iter().filter(|r| r.what != "IPv4-mapped") {
+            // The first range containing a range's own address is itself or a range inside it.
+            let found = special_range(range.net.network()).expect("special");
+            assert!(range.net.contains(&found.net), "{range} vs {found}");
         }
     }
 

@@ -415,3 +415,143 @@ async fn a_name_off_the_allow_list_is_not_resolved_and_dialling_it_is_a_policy_r
     assert_eq!(metric(relay.addr, "soket_refusals_total").await, 2);
     relay.shutdown().await.expect("shutdown");
 }
+
+/// Connects to `host:port` and expects the relay's refusal, naming the destination.
+async fn expect_refused(client: &soket_client::Client, host: &str, port: u16) -> String {
+    let (errno, message) = errno_of(
+        &format!("{host}:{port}"),
+        client.connect_tcp(host, port).await.map(|c| c.peer),
+    );
+    assert_eq!(errno, errno::EACCES, "{host}:{port}: {message}");
+    assert!(message.contains("soket relay policy refuses"), "{message}");
+    message
+}
+
+/// Connects to `host:port` and expects the recording network's answer: the relay dialled it.
+async fn expect_dialled(client: &soket_client::Client, host: &str, port: u16) {
+    let (errno, message) = errno_of(
+        &format!("{host}:{port}"),
+        client.connect_tcp(host, port).await.map(|c| c.peer),
+    );
+    assert_eq!(
+        errno,
+        errno::ECONNREFUSED,
+        "{host}:{port} was not dialled: {message}"
+    );
+}
+
+/// Special addresses in every disguise a broad rule covers: none may be dialled through `0.0.0.0/0` or
+/// `::/0`. Each is refused without touching the network.
+const SPECIAL_UNDER_BROAD_RULES: &[&str] = &[
+    "169.254.169.254",
+    "10.0.0.1",
+    "172.16.0.1",
+    "192.168.1.1",
+    "100.64.0.1",
+    "127.0.0.2",
+    "224.0.0.1",
+    "255.255.255.255",
+    "fe80::1",
+    "fd00:ec2::254",
+    "ff02::1",
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b::a00:1",
+    "::ffff:10.0.0.1",
+    "::ffff:169.254.169.254",
+    "2002:a9fe:a9fe::",
+    "2001:0:a9fe:a9fe::",
+    "::a9fe:a9fe",
+    "2001:db8::1",
+];
+
+#[tokio::test]
+async fn a_rule_for_the_whole_internet_does_not_open_special_addresses() {
+    let network = Arc::new(RecordingNetwork::default());
+    let relay = start_with_network(
+        &["--allow", "0.0.0.0/0:*", "--allow", "[::/0]:*"],
+        network.clone(),
+    )
+    .await;
+    let client = session(&relay).await;
+    for host in SPECIAL_UNDER_BROAD_RULES {
+        let message = expect_refused(&client, host, 80).await;
+        assert!(
+            message.contains("no --allow rule names it"),
+            "{host}: {message}"
+        );
+    }
+    assert_eq!(network.asked(), vec![], "no special address was dialled");
+
+    // The control: public addresses, both families, are dialled.
+    expect_dialled(&client, "93.184.216.34", 443).await;
+    expect_dialled(&client, "2606:4700:4700::1111", 53).await;
+    let dialled: Vec<SocketAddr> = vec![
+        "93.184.216.34:443".parse().expect("addr"),
+        "[2606:4700:4700::1111]:53".parse().expect("addr"),
+    ];
+    assert_eq!(network.dials(), dialled);
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn public_allows_public_addresses_and_names_on_its_ports_only() {
+    let network = Arc::new(RecordingNetwork::with_names(&[
+        ("www.example.test", "93.184.216.34"),
+        ("rebind.example.test", "169.254.169.254"),
+    ]));
+    let relay = start_with_network(&["--allow", "public:80"], network.clone()).await;
+    let client = session(&relay).await;
+    let public: SocketAddr = "93.184.216.34:80".parse().expect("addr");
+
+    expect_dialled(&client, "93.184.216.34", 80).await;
+    assert_eq!(network.dials(), vec![public]);
+
+    let message = expect_refused(&client, "93.184.216.34", 81).await;
+    assert!(message.contains("--allow public:80"), "{message}");
+    for host in SPECIAL_UNDER_BROAD_RULES {
+        expect_refused(&client, host, 80).await;
+    }
+    assert_eq!(network.dials(), vec![public], "only the public address");
+
+    // Any name, as long as it resolves to a public address.
+    expect_dialled(&client, "www.example.test", 80).await;
+    let message = expect_refused(&client, "rebind.example.test", 80).await;
+    assert!(
+        message.contains("--allow public:80") && message.contains("resolves to link-local"),
+        "{message}"
+    );
+    assert_eq!(network.dials(), vec![public, public]);
+    relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_rule_naming_a_special_range_opens_it_and_only_it() {
+    let network = Arc::new(RecordingNetwork::default());
+    let relay = start_with_network(
+        &[
+            "--allow",
+            "10.0.0.0/8:*",
+            "--allow",
+            "169.254.169.254:80",
+            "--allow",
+            "0.0.0.0/0:443",
+        ],
+        network.clone(),
+    )
+    .await;
+    let client = session(&relay).await;
+    expect_dialled(&client, "10.0.0.1", 22).await;
+    expect_dialled(&client, "::ffff:10.0.0.1", 443).await;
+    expect_dialled(&client, "169.254.169.254", 80).await;
+    // The same ranges beyond what the rules name stay closed, on 443 too, where 0.0.0.0/0 applies.
+    expect_refused(&client, "169.254.169.254", 443).await;
+    expect_refused(&client, "169.254.169.253", 80).await;
+    expect_refused(&client, "192.168.1.1", 443).await;
+    expect_refused(&client, "64:ff9b::a00:1", 443).await;
+    let dialled: Vec<SocketAddr> = ["10.0.0.1:22", "10.0.0.1:443", "169.254.169.254:80"]
+        .iter()
+        .map(|a| a.parse().expect("addr"))
+        .collect();
+    assert_eq!(network.dials(), dialled);
+    relay.shutdown().await.expect("shutdown");
+}

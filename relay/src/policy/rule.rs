@@ -1,4 +1,8 @@
 //! One `--allow` rule: its syntax, how it reads from the command line and shows back, and what it matches.
+//!
+//! A rule is a host part and a port part. The host part is one of three kinds, which the policy trusts
+//! differently (see [`super`]): addresses (`10.1.0.0/16`, `[2001:db8::1]`), names (`example.com`,
+//! `*.example.com`), or `public`, every address outside the special ranges.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -6,11 +10,11 @@ use std::str::FromStr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::addr::{canonical, parse_ip_literal};
+use crate::addr::{canonical, parse_ip_literal, SpecialRange};
 
 /// The accepted forms, repeated in every parse error so the operator can fix the flag without the docs.
-const FORMS: &str = "accepted forms: example.com:443, *.example.com:443, 93.184.215.14:80, \
-                     10.1.0.0/16:80, [2001:db8::1]:80, [2001:db8::/32]:80; \
+const FORMS: &str = "accepted forms: public:443, example.com:443, *.example.com:443, \
+                     93.184.215.14:80, 10.1.0.0/16:80, [2001:db8::1]:80, [2001:db8::/32]:80; \
                      ports: 80, 8000-8100 or *";
 
 /// Why an `--allow` rule could not be read.
@@ -89,6 +93,9 @@ pub(super) enum RuleHost {
     Name(String),
     /// Names under this one (from `*.example.com`), not the name itself: lowercase, without a trailing dot.
     Suffix(String),
+    /// `public`: every address outside the special ranges and the relay host's own addresses, and every
+    /// name, as long as it resolves to such an address.
+    Public,
 }
 
 /// Ports `first..=last`; never 0, never backwards.
@@ -107,17 +114,39 @@ impl PortRange {
     pub(super) fn contains(self, port: u16) -> bool {
         (self.first..=self.last).contains(&port)
     }
+
+    /// "every port", "port 80" or "ports 8000-8100", for sentences.
+    pub(super) fn phrase(self) -> String {
+        match self {
+            PortRange::ALL => "every port".into(),
+            PortRange { first, last } if first == last => format!("port {first}"),
+            PortRange { first, last } => format!("ports {first}-{last}"),
+        }
+    }
 }
 
 impl Rule {
-    pub(super) fn matches_ip(&self, ip: IpAddr) -> bool {
-        matches!(&self.host, RuleHost::Net(net) if net.contains(&ip))
+    /// Whether this rule allows `ip` (already [`canonical`]), whose guard is `guard`: the special range it
+    /// is in, or the relay host's own address it is, or `None` for an ordinary global address.
+    ///
+    /// A guarded address is allowed only by an address rule that lies inside its guard, i.e. that names
+    /// the special range or part of it: `10.0.0.0/8` and `10.1.2.3` open 10.1.2.3, `0.0.0.0/0` and
+    /// `10.0.0.0/7` do not. Name and `public` rules never allow it.
+    pub(super) fn matches_ip(&self, ip: IpAddr, guard: Option<&SpecialRange>) -> bool {
+        match &self.host {
+            RuleHost::Net(net) => {
+                net.contains(&ip) && guard.is_none_or(|guard| guard.net.contains(net))
+            }
+            RuleHost::Public => guard.is_none(),
+            RuleHost::Name(_) | RuleHost::Suffix(_) => false,
+        }
     }
 
     /// `name` must already have passed [`normalize_name`]; comparisons ignore ASCII case.
     pub(super) fn matches_name(&self, name: &str) -> bool {
         match &self.host {
             RuleHost::Net(_) => false,
+            RuleHost::Public => true,
             RuleHost::Name(rule) => name.eq_ignore_ascii_case(rule),
             RuleHost::Suffix(suffix) => {
                 // At least one label, then a dot, then the suffix: the bare domain does not match.
@@ -145,6 +174,9 @@ impl FromStr for Rule {
         Ok(Rule { host, ports })
     }
 }
+
+/// The host part of a `public:PORTS` rule.
+const PUBLIC: &str = "public";
 
 /// Splits at the port's colon: the one after `]` for IPv6, the only one otherwise.
 fn split_host_port(rule: &str) -> Result<(&str, &str), RuleError> {
@@ -201,6 +233,10 @@ fn parse_port(port: &str, whole: &str) -> Result<u16, RuleError> {
 }
 
 fn parse_host(host: &str) -> Result<RuleHost, RuleError> {
+    // A host named `public` is still reachable by a rule: `public.:80`.
+    if host.eq_ignore_ascii_case(PUBLIC) {
+        return Ok(RuleHost::Public);
+    }
     if let Some(inner) = host.strip_prefix('[') {
         // split_host_port only hands over a bracketed host that ends at its `]`.
         let inner = inner.strip_suffix(']').unwrap_or(inner);
@@ -340,8 +376,11 @@ impl fmt::Display for Rule {
                 write!(f, "[{}]", net.addr())?
             }
             RuleHost::Net(net) => f.write_str(&show_net(*net))?,
+            // The trailing dot keeps a host named `public` from reading back as the `public` rule.
+            RuleHost::Name(name) if name == PUBLIC => write!(f, "{name}.")?,
             RuleHost::Name(name) => f.write_str(name)?,
             RuleHost::Suffix(suffix) => write!(f, "*.{suffix}")?,
+            RuleHost::Public => f.write_str(PUBLIC)?,
         }
         let PortRange { first, last } = self.ports;
         if self.ports == PortRange::ALL {
@@ -385,6 +424,12 @@ mod tests {
             ("example.com:080", "example.com:80"),
             ("example.com:80-80", "example.com:80"),
             ("example.com:65535", "example.com:65535"),
+            ("public:443", "public:443"),
+            ("PUBLIC:1-65535", "public:*"),
+            ("public:8000-8100", "public:8000-8100"),
+            ("public.:80", "public.:80"),
+            ("Public.:80", "public.:80"),
+            ("*.public:80", "*.public:80"),
         ] {
             let parsed = rule(given);
             assert_eq!(parsed.to_string(), shown, "{given}");
@@ -522,9 +567,38 @@ mod tests {
     }
 
     #[test]
+    fn public_is_its_own_kind_of_rule() {
+        assert_eq!(rule("public:80").host, RuleHost::Public);
+        assert_eq!(rule("Public:*").host, RuleHost::Public);
+        assert_eq!(rule("public.:80").host, RuleHost::Name("public".into()));
+        assert_eq!(
+            rule("public.example:80").host,
+            RuleHost::Name("public.example".into())
+        );
+        for bad in [
+            "public",
+            "public:",
+            "public:0",
+            "public:http",
+            "[public]:80",
+            "public/8:80",
+        ] {
+            assert!(bad.parse::<Rule>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn port_phrases() {
+        assert_eq!(rule("public:*").ports.phrase(), "every port");
+        assert_eq!(rule("public:80").ports.phrase(), "port 80");
+        assert_eq!(rule("public:80-90").ports.phrase(), "ports 80-90");
+    }
+
+    #[test]
     fn errors_show_the_accepted_forms() {
         let e = "example.com".parse::<Rule>().unwrap_err();
         assert!(e.to_string().contains("[2001:db8::/32]:80"), "{e}");
         assert!(e.to_string().contains("8000-8100"), "{e}");
+        assert!(e.to_string().contains("public:443"), "{e}");
     }
 }
