@@ -81,8 +81,12 @@ pub struct Config {
     #[arg(long, default_value_t = 64)]
     pub max_sessions_per_ip: usize,
 
-    /// Egress allowed beyond the session's own host: HOST:PORT, where HOST is a name, `*.suffix`, an
-    /// address or a CIDR (IPv6 in brackets) and PORT a number, a range `A-B` or `*`. Repeatable.
+    /// Egress allowed beyond the session's own host: HOST:PORT, where HOST is `public` (every address
+    /// outside the special ranges and this host's own addresses, and every name resolving to one), a name,
+    /// `*.suffix`, an address or a CIDR (IPv6 in brackets), and PORT a number, a range `A-B` or `*`.
+    /// Special ranges (loopback, private, link-local incl. 169.254.169.254, NAT64, ...) and this host's own
+    /// addresses open only to an address rule inside them (`10.0.0.0/8:*`, `169.254.169.254:80`), never to a
+    /// broader one such as `0.0.0.0/0`; names never lead to them. Repeatable; start-up logs what each opens.
     #[arg(long = "allow", value_name = "HOST:PORT")]
     pub allow: Vec<Rule>,
 

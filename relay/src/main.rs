@@ -16,6 +16,14 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = Config::parse();
     check_capacity(&config)?;
+    // What the operator's --allow rules open, so a rule broader than meant shows in the log at once.
+    for line in soket_relay::policy::Policy::new(config.allow.clone()).describe() {
+        if line.warning {
+            tracing::warn!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+    }
     let listener = TcpListener::bind((config.listen, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.listen, config.port))?;
