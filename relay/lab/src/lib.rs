@@ -398,8 +398,9 @@ impl Lab {
     }
 
     /// Dials `real` (a lab address from [`Lab::tcp_target`]) on behalf of a session. For a service, the
-    /// dialling socket's address is registered first, so that its accept loop knows the session's state;
-    /// an FTP data port is the session's own already and accepts without asking.
+    /// dialling socket's address is registered first, so that its accept loop knows the session's state,
+    /// and unregistered again if the dial fails or is dropped before it completes; an FTP data port is the
+    /// session's own already and accepts without asking.
     pub async fn dial(&self, state: Arc<LabState>, real: SocketAddr) -> io::Result<TcpStream> {
         let socket = TcpSocket::new_v4()?;
         socket.bind((Ipv4Addr::LOCALHOST, 0).into())?;
@@ -407,12 +408,14 @@ impl Lab {
             return socket.connect(real).await;
         }
         let local = socket.local_addr()?;
-        self.expected().insert(local, state);
-        let result = socket.connect(real).await;
-        if result.is_err() {
-            self.expected().remove(&local);
-        }
-        result
+        // Pinned here rather than moved into the `.await`, so that it is declared (and owns the socket)
+        // before the registration: a dial dropped half-way drops the registration first, while the socket
+        // still holds the port, so no other dial can have bound that port and registered under it.
+        let mut connect = std::pin::pin!(socket.connect(real));
+        let registration = Registration::new(self, local, state);
+        let stream = connect.as_mut().await?;
+        registration.hand_over();
+        Ok(stream)
     }
 
     /// Dialled connections no accept loop has claimed yet: zero whenever the lab is quiet.
@@ -441,6 +444,40 @@ impl Lab {
             idle_timeout: self.idle_timeout,
             in_session,
         })
+    }
+}
+
+/// A dialling socket's entry in [`Lab::expected`], removed when dropped unless the dial completed and
+/// handed it to the accept loop: a dial that failed, or was cancelled (its future dropped, as by `select!`
+/// or a timeout), leaves nothing behind that a later connection from the same local port could claim.
+struct Registration<'a> {
+    lab: &'a Lab,
+    local: SocketAddr,
+    /// Whether the entry is still this guard's to remove.
+    armed: bool,
+}
+
+impl<'a> Registration<'a> {
+    fn new(lab: &'a Lab, local: SocketAddr, state: Arc<LabState>) -> Registration<'a> {
+        lab.expected().insert(local, state);
+        Registration {
+            lab,
+            local,
+            armed: true,
+        }
+    }
+
+    /// The connection is made: the entry is the accept loop's to claim now.
+    fn hand_over(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.lab.expected().remove(&self.local);
+        }
     }
 }
 
@@ -501,6 +538,8 @@ async fn serve(service: Service, socket: TcpStream, context: Context) -> io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
+    use std::task::Poll;
 
     #[tokio::test]
     async fn every_service_is_bound_when_start_returns_and_started_waits_for_it() {
@@ -527,6 +566,36 @@ mod tests {
             .await
             .expect_err("a second start");
         assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_dial_dropped_before_it_completes_leaves_no_registration_behind() {
+        let lab = Arc::new(Lab::new(Duration::from_secs(5), false));
+        let shutdown = CancellationToken::new();
+        lab.start(shutdown.clone()).await.expect("the lab starts");
+        let real = lab.tcp_addr(Service::Smtp).expect("started");
+        let state = Arc::new(LabState::default());
+        {
+            let mut dial = std::pin::pin!(lab.dial(state.clone(), real));
+            // One poll: the socket is bound and registered, and the connect waits for the reactor (on
+            // this single-threaded runtime nothing else runs in between, the accept loop included).
+            let polled = std::future::poll_fn(|cx| Poll::Ready(dial.as_mut().poll(cx))).await;
+            assert!(polled.is_pending(), "the dial finished in one poll");
+            assert_eq!(lab.unclaimed(), 1, "registered while the dial is under way");
+        }
+        // Dropped, as `select!` or a timeout drops the loser: its local port may go to the next dial, so
+        // nothing of this session may stay registered under it.
+        assert_eq!(
+            lab.unclaimed(),
+            0,
+            "a cancelled dial left its registration behind"
+        );
+        assert_eq!(
+            Arc::strong_count(&state),
+            1,
+            "the lab still holds the state"
+        );
         shutdown.cancel();
     }
 
