@@ -93,6 +93,22 @@ async fn udp_services_answer_from_the_lab_address() {
     assert_eq!(from.port(), 19);
 }
 
+#[tokio::test]
+async fn udp_services_answer_a_relay_bound_to_another_address() {
+    // The sessions' sockets are bound to --bind-ip, so their datagrams reach the lab from that address;
+    // the lab answers it (the relay tells it with `Lab::sending_from`).
+    let relay = start(&["--bind-ip", "127.0.0.2"]).await;
+    let client = session(&relay).await;
+    let mut udp = client.bind_udp("0.0.0.0", 0).await.expect("bind");
+    udp.send_to("lab", 7, b"ping").await.expect("send echo");
+    let (bytes, from) = tokio::time::timeout(Duration::from_secs(5), udp.recv_from())
+        .await
+        .expect("an echo within 5 s")
+        .expect("recv");
+    assert_eq!(&bytes[..], b"ping");
+    assert_eq!(from, SocketAddr::new(IpAddr::V4(LAB_ADDR), 7));
+}
+
 /// What `nc` reads from `addr` with nothing to send (it gives up after 5 s of silence).
 async fn nc(addr: SocketAddr) -> Vec<u8> {
     let out = tokio::process::Command::new("nc")

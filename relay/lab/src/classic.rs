@@ -5,18 +5,17 @@
 //! last until the client closes or goes quiet for the idle timeout; chargen streams its pattern until the
 //! client closes or stops reading for that long, and at most [`CHARGEN_LIMIT`] bytes, so that a forgotten
 //! client cannot pull from the lab forever. On UDP each datagram gets one answer (none for discard); the
-//! answer goes only to loopback, where the sessions' sockets are, so the lab cannot be used to reflect
-//! traffic at anyone else.
+//! answer goes only to the addresses the relay's sessions send from ([`UdpSenders`]), so the lab cannot be
+//! used to reflect traffic at anyone else.
 
 use std::io;
-use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 use super::clock::{self, Utc};
-use super::{Context, Service};
+use super::{Context, Service, UdpSenders};
 
 /// Most bytes one chargen connection sends: plenty to watch a stream arrive, then it closes.
 pub const CHARGEN_LIMIT: usize = 1024 * 1024;
@@ -85,8 +84,13 @@ async fn write_within(
     }
 }
 
-/// Answers datagrams until `shutdown`.
-pub async fn serve_udp(service: Service, socket: UdpSocket, shutdown: CancellationToken) {
+/// Answers datagrams from `senders` until `shutdown`.
+pub async fn serve_udp(
+    service: Service,
+    socket: UdpSocket,
+    senders: UdpSenders,
+    shutdown: CancellationToken,
+) {
     let mut buf = vec![0; 65_536];
     loop {
         let (n, from) = tokio::select! {
@@ -96,15 +100,11 @@ pub async fn serve_udp(service: Service, socket: UdpSocket, shutdown: Cancellati
             },
             _ = shutdown.cancelled() => return,
         };
-        if service == Service::Discard || !is_loopback(from) {
+        if service == Service::Discard || !senders.answers(from) {
             continue;
         }
         let _ = socket.send_to(&answer(service, &buf[..n]), from).await;
     }
-}
-
-fn is_loopback(addr: SocketAddr) -> bool {
-    addr.ip().to_canonical().is_loopback()
 }
 
 /// The one-shot answer of a service to `request` (a datagram; empty for a TCP connection).

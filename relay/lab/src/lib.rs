@@ -28,7 +28,8 @@
 //! - [`Service`]: one per standard port ([`Service::from_port`]).
 //! - [`LabState`]: what one session keeps in the lab, created empty (`Default`) and dropped with the
 //!   session; only the servers see inside it.
-//! - [`Lab`]: the servers of one relay. [`Lab::new`], then [`Lab::start`] (every listener is bound when it
+//! - [`Lab`]: the servers of one relay. [`Lab::new`] (with [`Lab::sending_from`] for a relay whose
+//!   sessions are bound to another address than `127.0.0.1`), then [`Lab::start`] (every listener is bound when it
 //!   returns; [`Lab::started`] tells whoever did not make that call); for a session
 //!   [`Lab::tcp_target`], [`Lab::dial`], [`Lab::udp_addr`], [`Lab::udp_visible`]; [`Lab::tcp_addr`] and
 //!   [`Lab::unclaimed`] for tests and local clients.
@@ -299,6 +300,47 @@ pub struct Lab {
     expected: Mutex<HashMap<SocketAddr, Arc<LabState>>>,
     /// One permit per lab connection, over all sessions: a connection over the limit is closed at once.
     connections: Arc<Semaphore>,
+    /// Whom lab UDP answers.
+    udp_senders: UdpSenders,
+}
+
+/// The sources lab UDP answers: the addresses the relay's sessions send lab datagrams from (their sockets
+/// are bound to `--bind-ip`), and loopback where that is where they come from or where the operator lets
+/// the relay host's own processes in. Nobody else gets an answer, so the lab cannot be made to reflect
+/// traffic at a third party.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UdpSenders {
+    /// The one non-loopback address answered, if any.
+    bind: Option<IpAddr>,
+    /// Whether every loopback address is answered.
+    loopback: bool,
+}
+
+impl UdpSenders {
+    /// Every loopback address: where sessions bound to `127.0.0.1` or the wildcard send from.
+    const LOOPBACK: UdpSenders = UdpSenders {
+        bind: None,
+        loopback: true,
+    };
+
+    /// Sessions whose sockets are bound to `bind_ip`; `local_clients` adds loopback.
+    fn of(bind_ip: IpAddr, local_clients: bool) -> UdpSenders {
+        let ip = bind_ip.to_canonical();
+        if ip.is_unspecified() {
+            // A socket bound to the wildcard sends to the lab's loopback address from loopback.
+            return UdpSenders::LOOPBACK;
+        }
+        UdpSenders {
+            bind: Some(ip),
+            loopback: local_clients,
+        }
+    }
+
+    /// Whether a datagram from `from` gets an answer.
+    pub(crate) fn answers(self, from: SocketAddr) -> bool {
+        let ip = from.ip().to_canonical();
+        Some(ip) == self.bind || (self.loopback && ip.is_loopback())
+    }
 }
 
 impl Lab {
@@ -312,7 +354,17 @@ impl Lab {
             started: Notify::new(),
             expected: Mutex::default(),
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            udp_senders: UdpSenders::LOOPBACK,
         }
+    }
+
+    /// The same lab for a relay whose sessions' sockets are bound to `bind_ip` (its `--bind-ip`): lab UDP
+    /// answers datagrams from that address only (from all of loopback if it is the wildcard or if local
+    /// clients are let in). Without this call the lab answers all of loopback, where sessions bound to the
+    /// default `127.0.0.1` send from.
+    pub fn sending_from(mut self, bind_ip: IpAddr) -> Lab {
+        self.udp_senders = UdpSenders::of(bind_ip, self.local_clients.is_some());
+        self
     }
 
     /// Binds every service on loopback, then serves until `shutdown`. When it returns `Ok`, every listener
@@ -340,7 +392,13 @@ impl Lab {
         self.addrs.set(addrs).map_err(|_| already())?;
         for (service, listener, tcp, udp, udp_addr) in bound {
             if let Some(socket) = udp {
-                tokio::spawn(classic::serve_udp(service, socket, shutdown.clone()));
+                let senders = self.udp_senders;
+                tokio::spawn(classic::serve_udp(
+                    service,
+                    socket,
+                    senders,
+                    shutdown.clone(),
+                ));
             }
             tokio::spawn(accept_loop(
                 self.clone(),
@@ -596,6 +654,59 @@ mod tests {
             1,
             "the lab still holds the state"
         );
+        shutdown.cancel();
+    }
+
+    #[test]
+    fn lab_udp_answers_the_address_the_sessions_send_from() {
+        let at = |s: &str| s.parse::<SocketAddr>().expect("an address");
+        // Sessions bound to a LAN address send to the lab's loopback port from that address.
+        let lan = UdpSenders::of("10.1.2.3".parse().unwrap(), false);
+        assert!(lan.answers(at("10.1.2.3:40000")));
+        assert!(lan.answers(at("[::ffff:10.1.2.3]:40000")));
+        assert!(!lan.answers(at("10.1.2.4:40000")));
+        assert!(!lan.answers(at("127.0.0.1:40000")), "no local clients");
+        let lan_and_local = UdpSenders::of("10.1.2.3".parse().unwrap(), true);
+        assert!(lan_and_local.answers(at("127.0.0.1:40000")));
+        assert!(lan_and_local.answers(at("10.1.2.3:40000")));
+        // Bound to the wildcard, they send from loopback.
+        for bind in ["0.0.0.0", "::"] {
+            let senders = UdpSenders::of(bind.parse().unwrap(), false);
+            assert!(senders.answers(at("127.0.0.1:40000")), "{bind}");
+            assert!(senders.answers(at("[::ffff:127.0.0.1]:40000")), "{bind}");
+            assert!(!senders.answers(at("10.1.2.3:40000")), "{bind}");
+        }
+        // Bound to one loopback address, from that one.
+        let own = UdpSenders::of("127.0.0.2".parse().unwrap(), false);
+        assert!(own.answers(at("127.0.0.2:40000")));
+        assert!(!own.answers(at("127.0.0.3:40000")));
+    }
+
+    #[tokio::test]
+    async fn lab_udp_answers_only_its_senders() {
+        // Both sources are loopback, so that the test runs on any machine; with `127.0.0.2` as the
+        // relay's bind address, 127.0.0.3 is a stranger.
+        let lab =
+            Lab::new(Duration::from_secs(5), false).sending_from("127.0.0.2".parse().unwrap());
+        let lab = Arc::new(lab);
+        let shutdown = CancellationToken::new();
+        lab.start(shutdown.clone()).await.expect("the lab starts");
+        let echo = lab.udp_addr(Service::Echo).expect("started");
+        let mut buf = [0u8; 64];
+
+        let stranger = UdpSocket::bind("127.0.0.3:0").await.expect("bind");
+        stranger.send_to(b"stranger", echo).await.expect("send");
+        let answer =
+            tokio::time::timeout(Duration::from_millis(300), stranger.recv_from(&mut buf)).await;
+        assert!(answer.is_err(), "a stranger got an answer: {answer:?}");
+
+        let session = UdpSocket::bind("127.0.0.2:0").await.expect("bind");
+        session.send_to(b"session", echo).await.expect("send");
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), session.recv_from(&mut buf))
+            .await
+            .expect("an answer within 5 s")
+            .expect("recv");
+        assert_eq!((&buf[..n], from), (&b"session"[..], echo));
         shutdown.cancel();
     }
 
