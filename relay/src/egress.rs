@@ -78,8 +78,10 @@ impl Egress {
     /// destination (`EACCES`) before anyone asks DNS about it.
     pub fn name(&self, session: u64, name: &str, port: u16) -> Result<AllowedName, Failure> {
         self.lookup_name(name).ok_or_else(|| {
-            let message =
-                format!("soket relay policy refuses {name}:{port}: not on the relay's allow list");
+            let message = format!(
+                "soket relay policy refuses {}:{port}: not on the relay's allow list",
+                Shown(name)
+            );
             self.refused(session, Failure::with(errno::EACCES, message))
         })
     }
@@ -96,8 +98,9 @@ impl Egress {
     /// Why [`Egress::lookup_name`] said no, as the lookup's answer.
     pub fn unknown_name(name: &str) -> Failure {
         let message = format!(
-            "{} (soket: {name} is not on this relay's allow list)",
-            describe(errno::EAI_NONAME)
+            "{} (soket: {} is not on this relay's allow list)",
+            describe(errno::EAI_NONAME),
+            Shown(name)
         );
         Failure::with(errno::EAI_NONAME, message)
     }
@@ -148,10 +151,44 @@ impl Egress {
         self.network.send_to(socket, payload, to)
     }
 
-    /// The one place a refusal is counted and logged.
+    /// The one place a refusal is counted and logged. Its message names the page's destination only as
+    /// [`Shown`] (here or in the policy), so the log line stays one line.
     fn refused(&self, session: u64, failure: Failure) -> Failure {
         self.metrics.refusals.fetch_add(1, Relaxed);
         tracing::info!(session, refusal = %failure.message, "refused");
         failure
+    }
+}
+
+/// A name from the page as refusals show it, to the learner and in the log: its control and other
+/// unprintable characters escaped as Rust writes them (`\n`, `\u{1b}`, `\u{202e}`), so that it cannot
+/// start a new log line, write escapes to a terminal or the page's console, or turn text around; and at
+/// most a DNS name's 253 characters. As the policy shows names in its own refusals.
+struct Shown<'a>(&'a str);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 253;
+        for c in self.0.chars().take(SHOWN) {
+            write!(f, "{}", c.escape_debug())?;
+        }
+        if self.0.chars().nth(SHOWN).is_some() {
+            f.write_str("...")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shown;
+
+    #[test]
+    fn a_shown_name_is_one_printable_line() {
+        let shown = Shown("evil\nname\r\x1b[2J\0\u{202e}").to_string();
+        assert_eq!(shown, r"evil\nname\r\u{1b}[2J\0\u{202e}");
+        assert_eq!(Shown("example.com").to_string(), "example.com");
+        let long = "a".repeat(300);
+        assert_eq!(Shown(&long).to_string(), format!("{}...", "a".repeat(253)));
     }
 }

@@ -471,3 +471,25 @@ async fn the_session_limit_refuses_at_the_handshake() {
     again.ping().await.expect("ping");
     relay.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_name_with_control_characters_is_refused_in_one_printable_line() {
+    // A learner's name cannot start a new line in the relay's log or write escapes to the page's console.
+    let relay = start(&[]).await;
+    let client = session(&relay).await;
+    let evil = "evil\nname\r\x1b[2J\x00\u{202e}";
+    let printable = |message: &str| !message.chars().any(|c| c.is_control() || c == '\u{202e}');
+
+    let (errno, message) = errno_of("a connect", client.connect_tcp(evil, 80).await);
+    assert_eq!(errno, errno::EACCES, "{message:?}");
+    assert!(printable(&message), "{message:?}");
+    assert!(message.contains(r"evil\nname\r\u{1b}[2j"), "{message:?}");
+
+    let (errno, message) = errno_of("a lookup", client.resolve(evil).await);
+    assert_eq!(errno, errno::EAI_NONAME, "{message:?}");
+    assert!(printable(&message), "{message:?}");
+    assert!(message.contains(r"evil\nname"), "{message:?}");
+
+    client.ping().await.expect("the session goes on");
+    relay.shutdown().await.expect("shutdown");
+}
