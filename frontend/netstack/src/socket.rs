@@ -4,9 +4,11 @@
 //! program reads them; received datagrams wait whole, with their sender. Both are bounded: a TCP stream's
 //! queue by the credit the page granted, the datagram queue by [`DATAGRAM_BUFFER`] (beyond it a datagram is
 //! dropped, as a full socket buffer drops it).
+//!
+//! A connected UDP socket keeps only its peer's datagrams, as on Linux ([`Connected`]).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bytes::Bytes;
 use soket_protocol::{Failure, StreamId, Transport};
@@ -34,6 +36,41 @@ pub enum State {
     Connected,
     /// The relay ended the stream (reset, error); `error` says why.
     Gone,
+}
+
+/// The peer of a UDP socket after `connect()`: only its datagrams are kept from then on, as Linux keeps
+/// only the connected peer's. The program connects to a name (`lab`, `localhost`, `example.com`) and the
+/// relay names each datagram's sender by address, so the stack asks the relay what the name is — the same
+/// answer the relay gives `getaddrinfo` and labels datagrams with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Connected {
+    /// The relay was asked where the peer is (`Resolve` on this id); what arrives meanwhile is held.
+    Resolving(StreamId),
+    /// Datagrams are kept from these addresses on this port only.
+    Peer { addrs: Vec<IpAddr>, port: u16 },
+}
+
+impl Connected {
+    /// Whether a datagram from `from` is the peer's. Compared as the relay names senders: IPv4-mapped
+    /// addresses as IPv4, and every form of the session's own host (`::1`, the wildcard) as `127.0.0.1`.
+    fn admits(&self, from: SocketAddr) -> bool {
+        match self {
+            Connected::Resolving(_) => false,
+            Connected::Peer { addrs, port } => {
+                from.port() == *port && addrs.iter().any(|ip| as_named(*ip) == as_named(from.ip()))
+            }
+        }
+    }
+}
+
+/// An address as the relay names a datagram's sender.
+fn as_named(ip: IpAddr) -> IpAddr {
+    let ip = ip.to_canonical();
+    if ip.is_unspecified() || ip == IpAddr::from(std::net::Ipv6Addr::LOCALHOST) {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        ip
+    }
 }
 
 /// What `select()` asks of a socket.
@@ -91,6 +128,11 @@ pub struct Socket {
     pub datagram_bytes: usize,
     /// UDP: the default destination set by `connect()`.
     pub default_peer: Option<(String, u16)>,
+    /// UDP: whose datagrams are kept since `connect()`; `None` before it, when all are.
+    pub connected: Option<Connected>,
+    /// UDP: datagrams that came while the peer was being looked up, counted in `datagram_bytes`: kept or
+    /// dropped once it is known.
+    pub held: VecDeque<(SocketAddr, Bytes)>,
 }
 
 impl Socket {
@@ -116,6 +158,37 @@ impl Socket {
             datagrams: VecDeque::new(),
             datagram_bytes: 0,
             default_peer: None,
+            connected: None,
+            held: VecDeque::new(),
+        }
+    }
+
+    /// A datagram from the relay: queued for the program, held while the connected peer is looked up,
+    /// or dropped (from another sender than the connected peer, or beyond [`DATAGRAM_BUFFER`]).
+    pub fn deliver(&mut self, from: SocketAddr, payload: Bytes) {
+        if self.datagram_bytes + payload.len() > DATAGRAM_BUFFER {
+            return;
+        }
+        let len = payload.len();
+        match &self.connected {
+            Some(Connected::Resolving(_)) => self.held.push_back((from, payload)),
+            Some(peer) if !peer.admits(from) => return,
+            _ => self.datagrams.push_back((from, payload)),
+        }
+        self.datagram_bytes += len;
+    }
+
+    /// The answer to the lookup of the connected peer: `None` if it failed, and then every sender is
+    /// kept, as before `connect()` (which has answered already), rather than none. The datagrams held
+    /// meanwhile are kept or dropped by it.
+    pub fn peer_found(&mut self, peer: Option<Connected>) {
+        self.connected = peer;
+        for (from, payload) in std::mem::take(&mut self.held) {
+            if self.connected.as_ref().is_none_or(|peer| peer.admits(from)) {
+                self.datagrams.push_back((from, payload));
+            } else {
+                self.datagram_bytes -= payload.len();
+            }
         }
     }
 

@@ -632,3 +632,131 @@ fn a_reserved_stream_id_is_skipped_and_its_answers_dropped() {
     assert_eq!(stack.handle(bound), Ok(()), "not a violation");
     assert_eq!(stack.take_pending(fd), None, "not taken for another socket");
 }
+
+/// A UDP socket (stream 1) bound to port 32768, with nothing sent yet.
+fn udp_bound(stack: &mut Stack) -> Fd {
+    let fd = stack.socket(1, Transport::Udp);
+    stack.bind(fd, "", 0).expect("bind starts");
+    frames(stack);
+    stack
+        .handle(Down::Bound {
+            stream: StreamId(1),
+            local: addr("0.0.0.0:32768"),
+        })
+        .expect("bound");
+    assert_eq!(stack.take_pending(fd), Some(Ok(())));
+    fd
+}
+
+fn datagram(stack: &mut Stack, from: &str, payload: &'static [u8]) {
+    stack
+        .handle(Down::Datagram {
+            stream: StreamId(1),
+            from: addr(from),
+            payload: Bytes::from_static(payload),
+        })
+        .expect("datagram");
+}
+
+/// Every datagram `fd` holds now, as "sender payload".
+fn drain(stack: &mut Stack, fd: Fd) -> Vec<String> {
+    let mut got = Vec::new();
+    while let Ok((payload, from)) = stack.recv_from(fd, 100, false) {
+        let from = from.expect("a sender");
+        got.push(format!("{from} {}", String::from_utf8_lossy(&payload)));
+    }
+    got
+}
+
+#[test]
+fn a_connected_udp_socket_receives_only_from_its_peer() {
+    let mut stack = stack();
+    let fd = udp_bound(&mut stack);
+    // What came before connect() stays, as on Linux.
+    datagram(&mut stack, "203.0.113.9:5000", b"before");
+
+    // connect() answers at once (a non-blocking one too) and asks the relay where the peer is.
+    stack.connect(fd, "lab", 7).expect("connect");
+    assert_eq!(stack.take_pending(fd), Some(Ok(())));
+    let sent = frames(&mut stack);
+    let [Up::Resolve {
+        stream: lookup,
+        host,
+    }] = sent.as_slice()
+    else {
+        panic!("connect sent {sent:?}");
+    };
+    assert_eq!(host, "lab");
+
+    // Until the answer, what arrives waits unseen: whether it is the peer's is not known yet.
+    datagram(&mut stack, "203.0.113.9:5000", b"stranger early");
+    datagram(&mut stack, "192.0.2.1:7", b"peer early");
+    assert_eq!(drain(&mut stack, fd), ["203.0.113.9:5000 before"]);
+    assert!(!stack.readiness(fd).expect("open").readable);
+
+    stack
+        .handle(Down::Resolved {
+            stream: *lookup,
+            addrs: vec!["192.0.2.1".parse().unwrap()],
+        })
+        .expect("resolved");
+    datagram(&mut stack, "203.0.113.9:5000", b"stranger");
+    datagram(&mut stack, "192.0.2.1:8", b"other port");
+    datagram(&mut stack, "192.0.2.1:7", b"peer");
+    assert_eq!(
+        drain(&mut stack, fd),
+        ["192.0.2.1:7 peer early", "192.0.2.1:7 peer"]
+    );
+}
+
+#[test]
+fn a_udp_socket_connected_to_its_own_host_hears_it_as_127_0_0_1() {
+    // The relay names every datagram from the session's own host 127.0.0.1, whichever form the program
+    // connected to.
+    for host in ["::1", "0.0.0.0", "127.0.0.1"] {
+        let mut stack = stack();
+        let fd = udp_bound(&mut stack);
+        stack.connect(fd, host, 9000).expect("connect");
+        let sent = frames(&mut stack);
+        let [Up::Resolve { stream: lookup, .. }] = sent.as_slice() else {
+            panic!("connect sent {sent:?}");
+        };
+        let resolved = if host == "0.0.0.0" { "127.0.0.1" } else { host };
+        stack
+            .handle(Down::Resolved {
+                stream: *lookup,
+                addrs: vec![resolved.parse().unwrap()],
+            })
+            .expect("resolved");
+        datagram(&mut stack, "127.0.0.1:9000", b"own");
+        datagram(&mut stack, "127.0.0.1:9001", b"other");
+        assert_eq!(drain(&mut stack, fd), ["127.0.0.1:9000 own"], "{host}");
+    }
+}
+
+#[test]
+fn a_udp_connect_whose_lookup_fails_keeps_every_datagram() {
+    // connect() has answered already: a lookup the relay could not make (too many at once) leaves the
+    // socket as it was rather than deaf.
+    let mut stack = stack();
+    let fd = udp_bound(&mut stack);
+    stack.connect(fd, "example.com", 53).expect("connect");
+    let sent = frames(&mut stack);
+    let [Up::Resolve { stream: lookup, .. }] = sent.as_slice() else {
+        panic!("connect sent {sent:?}");
+    };
+    datagram(&mut stack, "203.0.113.9:53", b"held");
+    stack
+        .handle(Down::Failed {
+            stream: *lookup,
+            errno: errno::EAI_AGAIN,
+            message: "busy".into(),
+        })
+        .expect("failed");
+    datagram(&mut stack, "198.51.100.1:53", b"after");
+    assert_eq!(
+        drain(&mut stack, fd),
+        ["203.0.113.9:53 held", "198.51.100.1:53 after"]
+    );
+    assert_eq!(stack.recv_from(fd, 10, false), Err(Error::WouldBlock));
+}

@@ -27,7 +27,16 @@ impl Stack {
             answer.get_or_insert_with(|| Err(Failure::with(ENETDOWN, &message)));
         }
         self.by_stream.clear();
+        self.peer_lookups.clear();
         self.frames.clear();
+    }
+
+    /// The UDP socket whose connected peer the lookup `stream` is for, if it still waits for it (not
+    /// closed, nor connected elsewhere since).
+    fn peer_lookup(&mut self, stream: StreamId) -> Option<&mut Socket> {
+        let fd = self.peer_lookups.remove(&stream)?;
+        let socket = self.sockets.get_mut(&fd)?;
+        (socket.connected == Some(Connected::Resolving(stream))).then_some(socket)
     }
 
     /// A frame from the relay. Afterwards, calls waiting on any socket may be able to go on.
@@ -51,6 +60,9 @@ impl Stack {
             Down::Resolved { stream, addrs } => {
                 if let Some(answer) = self.resolutions.get_mut(&stream) {
                     *answer = Some(Ok(addrs));
+                } else if let Some(socket) = self.peer_lookup(stream) {
+                    let port = socket.default_peer.as_ref().map_or(0, |(_, port)| *port);
+                    socket.peer_found(Some(Connected::Peer { addrs, port }));
                 }
             }
             Down::Connected {
@@ -134,10 +146,7 @@ impl Stack {
                 payload,
             } => {
                 if let Some(socket) = self.socket_of(stream)? {
-                    if socket.datagram_bytes + payload.len() <= DATAGRAM_BUFFER {
-                        socket.datagram_bytes += payload.len();
-                        socket.datagrams.push_back((from, payload));
-                    }
+                    socket.deliver(from, payload);
                 }
             }
             Down::Failed {
@@ -194,6 +203,10 @@ impl Stack {
     fn failed(&mut self, stream: StreamId, failure: Failure) -> Result<(), Violation> {
         if let Some(answer) = self.resolutions.get_mut(&stream) {
             *answer = Some(Err(failure));
+            return Ok(());
+        }
+        if let Some(socket) = self.peer_lookup(stream) {
+            socket.peer_found(None);
             return Ok(());
         }
         let Some(fd) = self.by_stream.get(&stream).copied() else {

@@ -14,7 +14,7 @@ use soket_protocol::errno::{
 };
 use soket_protocol::{Down, Failure, StreamId, Transport, Up, MAX_PAYLOAD};
 
-use crate::socket::{Fd, Pending, Readiness, Socket, State, DATAGRAM_BUFFER};
+use crate::socket::{Connected, Fd, Pending, Readiness, Socket, State};
 
 mod frames;
 
@@ -62,6 +62,8 @@ pub struct Stack {
     next_stream: u32,
     frames: VecDeque<Up>,
     resolutions: HashMap<StreamId, Resolution>,
+    /// Lookups of connected UDP peers (`connect()` on a UDP socket), by request id: the socket they are for.
+    peer_lookups: HashMap<StreamId, Fd>,
     /// Pings whose `Pong` someone waits for ([`Stack::round_trip`]): `None` until it comes.
     round_trips: HashMap<StreamId, Option<Result<(), Failure>>>,
     /// Why the relay is gone, once it is.
@@ -86,6 +88,7 @@ impl Stack {
             next_stream: 1,
             frames: VecDeque::new(),
             resolutions: HashMap::new(),
+            peer_lookups: HashMap::new(),
             round_trips: HashMap::new(),
             lost: None,
         }
@@ -218,7 +221,8 @@ impl Stack {
         Ok(())
     }
 
-    /// `connect()`. TCP: answered by the relay. UDP: only sets the default destination.
+    /// `connect()`. TCP: answered by the relay. UDP: answered at once; sets the default destination, and
+    /// asks the relay where that is, so that from then on only its datagrams are kept ([`Connected`]).
     pub fn connect(&mut self, fd: Fd, host: &str, port: u16) -> Result<(), Error> {
         self.check_relay()?;
         let socket = self.get(fd)?;
@@ -230,6 +234,15 @@ impl Stack {
             socket.pending = Some(Pending::Done(Ok(())));
             if socket.state == State::Fresh {
                 self.implicit_bind(fd);
+            }
+            let lookup = self.new_stream();
+            self.frames.push_back(Up::Resolve {
+                stream: lookup,
+                host: host.to_owned(),
+            });
+            self.peer_lookups.insert(lookup, fd);
+            if let Some(socket) = self.sockets.get_mut(&fd) {
+                socket.connected = Some(Connected::Resolving(lookup));
             }
             return Ok(());
         }
