@@ -81,7 +81,10 @@ pub fn run(budget: Budget) -> Result<()> {
     }
     let limit = match budget {
         Budget::PerTarget(s) => format!("-max_total_time={s}"),
-        Budget::Total(s) => format!("-max_total_time={}", (s / targets.len() as u64).max(MIN_SECONDS)),
+        Budget::Total(s) => format!(
+            "-max_total_time={}",
+            (s / targets.len() as u64).max(MIN_SECONDS)
+        ),
         Budget::Runs(n) => format!("-runs={n}"),
     };
 
@@ -119,7 +122,10 @@ pub fn run(budget: Budget) -> Result<()> {
             ]);
             println!("==> {}", tools::describe(&merge));
             tools::run(&mut merge)?;
-            println!("{} now holds what this run found: commit it", seeds.display());
+            println!(
+                "{} now holds what this run found: commit it",
+                seeds.display()
+            );
         }
     }
     Ok(())

@@ -80,18 +80,19 @@ pub async fn run(
     let url = relay.url();
     let pid = relay.child.pid();
 
-    let clients: Vec<Result<(Client, soket_client::TcpConn)>> = futures_util::stream::iter(0..sessions)
-        .map(|_| {
-            let url = url.clone();
-            async move {
-                let client = Client::connect(&url).await?;
-                let conn = client.connect_tcp("127.0.0.2", echo.port()).await?;
-                Ok((client, conn))
-            }
-        })
-        .buffer_unordered(PARALLEL)
-        .collect()
-        .await;
+    let clients: Vec<Result<(Client, soket_client::TcpConn)>> =
+        futures_util::stream::iter(0..sessions)
+            .map(|_| {
+                let url = url.clone();
+                async move {
+                    let client = Client::connect(&url).await?;
+                    let conn = client.connect_tcp("127.0.0.2", echo.port()).await?;
+                    Ok((client, conn))
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
     let errors = Arc::new(AtomicU64::new(0));
     let mut ready = Vec::new();
     for opened in clients {
@@ -114,7 +115,12 @@ pub async fn run(
     let attackers: Vec<_> = (0..slowloris)
         .map(|i| {
             let source = IpAddr::from([127, 0, 0, 10 + (i % 10) as u8]);
-            tokio::spawn(slowloris_one(source, relay_addr, stop.clone(), attacks.clone()))
+            tokio::spawn(slowloris_one(
+                source,
+                relay_addr,
+                stop.clone(),
+                attacks.clone(),
+            ))
         })
         .collect();
 
@@ -123,7 +129,9 @@ pub async fn run(
     let echoing: Vec<_> = ready
         .into_iter()
         .enumerate()
-        .map(|(i, (client, conn))| tokio::spawn(echo_until(i as u64, client, conn, deadline, errors.clone())))
+        .map(|(i, (client, conn))| {
+            tokio::spawn(echo_until(i as u64, client, conn, deadline, errors.clone()))
+        })
         .collect();
 
     let (mut fds_peak, mut rss_peak_kib) = (0, 0);
@@ -222,7 +230,12 @@ async fn echo_until(
 /// One attacker: half a request, then silence until the relay closes the connection, then again. A
 /// connection closed at once (over a cap) waits a second before the next, so the attack stays a
 /// slowloris and not a flood.
-async fn slowloris_one(source: IpAddr, relay: SocketAddr, stop: Arc<AtomicBool>, attacks: Arc<AtomicU64>) {
+async fn slowloris_one(
+    source: IpAddr,
+    relay: SocketAddr,
+    stop: Arc<AtomicBool>,
+    attacks: Arc<AtomicU64>,
+) {
     while !stop.load(Relaxed) {
         let opened = Instant::now();
         let attempt = async {

@@ -235,7 +235,9 @@ async fn relay_part(args: &Args) -> Result<Report> {
     };
     // Every idle session costs the relay one descriptor and the bench one; children inherit the limit.
     // The held runs: a session is three here (WebSocket, and both ends of the echo), the slowloris one.
-    raise_fd_limit((args.sessions as u64).max(3 * args.held_sessions as u64 + held::SLOWLORIS as u64) + 1024)?;
+    raise_fd_limit(
+        (args.sessions as u64).max(3 * args.held_sessions as u64 + held::SLOWLORIS as u64) + 1024,
+    )?;
 
     let total = args.mib * 1024 * 1024;
     let mut sink = servers::sink("127.0.0.2", total)?;
@@ -338,7 +340,13 @@ async fn relay_part(args: &Args) -> Result<Report> {
         let what = format!("held under load (slowloris {slowloris})");
         let row = tokio::time::timeout(
             Duration::from_secs(args.held_seconds) + measure::LIMIT,
-            held::run(&args.relay, &args.www, args.held_sessions, args.held_seconds, slowloris),
+            held::run(
+                &args.relay,
+                &args.www,
+                args.held_sessions,
+                args.held_seconds,
+                slowloris,
+            ),
         )
         .await
         .with_context(|| format!("{what}: no result in time"))?
