@@ -34,7 +34,11 @@ impl Shared {
         Shared {
             egress: Egress::new(policy, network, metrics.clone(), config.connect_timeout),
             real_ports: RealPorts::new(config.bind_ip, config.port_range),
-            lab: Arc::new(Lab::new(config.lab_idle_timeout, config.lab_local_clients)),
+            // Lab UDP answers the address the sessions' sockets send from, whatever --bind-ip is.
+            lab: Arc::new(
+                Lab::new(config.lab_idle_timeout, config.lab_local_clients)
+                    .sending_from(config.bind_ip),
+            ),
             clients: Arc::default(),
             metrics,
             config,
