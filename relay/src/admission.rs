@@ -10,6 +10,7 @@
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::HeaderMap;
 
+use crate::policy::PeerName;
 use crate::Config;
 
 /// Whether a request's `Host` names the relay; the reason, worded for the client, if not.
@@ -31,7 +32,7 @@ pub fn check_host(headers: &HeaderMap, config: &Config) -> Result<(), String> {
     if known && !name.is_empty() {
         return Ok(());
     }
-    let shown = host.escape_debug();
+    let shown = PeerName(host);
     tracing::info!(host = %shown, "request for an unknown host name refused");
     Err(format!(
         "this relay is not known as \"{shown}\" (see --allow-host)\n"
@@ -78,7 +79,7 @@ pub fn check_origin(headers: &HeaderMap, config: &Config) -> Result<(), String> 
     {
         Ok(())
     } else {
-        let shown = origin.escape_debug();
+        let shown = PeerName(origin);
         tracing::info!(origin = %shown, "WebSocket from a foreign origin refused");
         Err(format!(
             "origin \"{shown}\" may not open a session here (see --allow-origin)\n"

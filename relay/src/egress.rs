@@ -20,7 +20,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use crate::metrics::Metrics;
 use crate::net::{BoxFuture, Network};
-use crate::policy::Policy;
+use crate::policy::{PeerName, Policy};
 
 /// A destination the policy allows; only [`Egress`] makes one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl Egress {
         self.lookup_name(name).ok_or_else(|| {
             let message = format!(
                 "soket relay policy refuses {}:{port}: not on the relay's allow list",
-                Shown(name)
+                PeerName(name)
             );
             self.refused(session, Failure::with(errno::EACCES, message))
         })
@@ -100,7 +100,7 @@ impl Egress {
         let message = format!(
             "{} (soket: {} is not on this relay's allow list)",
             describe(errno::EAI_NONAME),
-            Shown(name)
+            PeerName(name)
         );
         Failure::with(errno::EAI_NONAME, message)
     }
@@ -152,43 +152,10 @@ impl Egress {
     }
 
     /// The one place a refusal is counted and logged. Its message names the page's destination only as
-    /// [`Shown`] (here or in the policy), so the log line stays one line.
+    /// [`PeerName`] (here or in the policy), so the log line stays one line.
     fn refused(&self, session: u64, failure: Failure) -> Failure {
         self.metrics.refusals.fetch_add(1, Relaxed);
         tracing::info!(session, refusal = %failure.message, "refused");
         failure
-    }
-}
-
-/// A name from the page as refusals show it, to the learner and in the log: its control and other
-/// unprintable characters escaped as Rust writes them (`\n`, `\u{1b}`, `\u{202e}`), so that it cannot
-/// start a new log line, write escapes to a terminal or the page's console, or turn text around; and at
-/// most a DNS name's 253 characters. As the policy shows names in its own refusals.
-struct Shown<'a>(&'a str);
-
-impl std::fmt::Display for Shown<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const SHOWN: usize = 253;
-        for c in self.0.chars().take(SHOWN) {
-            write!(f, "{}", c.escape_debug())?;
-        }
-        if self.0.chars().nth(SHOWN).is_some() {
-            f.write_str("...")?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Shown;
-
-    #[test]
-    fn a_shown_name_is_one_printable_line() {
-        let shown = Shown("evil\nname\r\x1b[2J\0\u{202e}").to_string();
-        assert_eq!(shown, r"evil\nname\r\u{1b}[2J\0\u{202e}");
-        assert_eq!(Shown("example.com").to_string(), "example.com");
-        let long = "a".repeat(300);
-        assert_eq!(Shown(&long).to_string(), format!("{}...", "a".repeat(253)));
     }
 }

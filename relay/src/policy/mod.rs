@@ -365,8 +365,10 @@ impl From<Refusal> for Failure {
     }
 }
 
-/// A name from a peer, shown so that it stays one short line in messages and logs whatever it holds.
-struct PeerName<'a>(&'a str);
+/// Text from a peer (a name, a `Host` or `Origin` header), shown so that it stays one short line in
+/// messages and logs whatever it holds: control and unprintable characters escaped as Rust writes them
+/// (`\n`, `\u{1b}`, `\u{202e}`), at most a DNS name's 253 characters.
+pub(crate) struct PeerName<'a>(pub(crate) &'a str);
 
 impl fmt::Display for PeerName<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -385,6 +387,18 @@ impl fmt::Display for PeerName<'_> {
 mod tests {
     use super::*;
     use crate::addr::parse_ip_literal;
+
+    #[test]
+    fn a_shown_name_is_one_printable_line() {
+        let shown = PeerName("evil\nname\r\x1b[2J\0\u{202e}").to_string();
+        assert_eq!(shown, r"evil\nname\r\u{1b}[2J\0\u{202e}");
+        assert_eq!(PeerName("example.com").to_string(), "example.com");
+        let long = "a".repeat(300);
+        assert_eq!(
+            PeerName(&long).to_string(),
+            format!("{}...", "a".repeat(253))
+        );
+    }
 
     fn rule(s: &str) -> Rule {
         s.parse()
