@@ -66,6 +66,10 @@ impl Egress {
         }
     }
 
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// `dest`, an address the page gave, if the policy allows it.
     pub fn route(&self, session: u64, dest: SocketAddr) -> Result<Allowed, Failure> {
         match self.policy.check(None, dest) {

@@ -16,14 +16,6 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = Config::parse();
     check_capacity(&config)?;
-    // What the operator's --allow rules open, so a rule broader than meant shows in the log at once.
-    for line in soket_relay::policy::Policy::new(config.allow.clone()).describe() {
-        if line.warning {
-            tracing::warn!("{line}");
-        } else {
-            tracing::info!("{line}");
-        }
-    }
     let listener = TcpListener::bind((config.listen, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.listen, config.port))?;
@@ -31,10 +23,18 @@ async fn main() -> anyhow::Result<()> {
     if !config.www.join("index.html").is_file() {
         tracing::warn!(www = %config.www.display(), "no index.html in the www directory (see --www)");
     }
+    let relay = Relay::new(config);
+    // What the operator's --allow rules open (the policy the relay enforces, with the host addresses it
+    // read), so a rule broader than meant shows in the log at once.
+    for line in relay.policy().describe() {
+        if line.warning {
+            tracing::warn!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+    }
     println!("Soket relay serving http://{addr}/");
-    Relay::new(config)
-        .serve(listener, shutdown_signal())
-        .await?;
+    relay.serve(listener, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -35,6 +35,7 @@ use crate::clients::{client_ip, Kind};
 use crate::lab::Lab;
 use crate::metrics::Metrics;
 use crate::net::{Network, SystemNetwork};
+use crate::policy::Policy;
 use crate::session;
 use crate::shared::Shared;
 use crate::Config;
@@ -82,6 +83,11 @@ impl Relay {
 
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
+    }
+
+    /// The egress policy the sessions are held to.
+    pub fn policy(&self) -> &Policy {
+        self.shared.egress.policy()
     }
 
     /// The routes, with the isolation headers on every response and the `Host` check before any.
