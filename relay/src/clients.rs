@@ -102,24 +102,10 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Ip
     if !is_trusted(peer, trusted) {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = if headers.contains_key("forwarded") {
-        headers
-            .get_all("forwarded")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(forwarded_for)
-            .collect::<Option<_>>()
-            .unwrap_or_default()
+    let forwarded = if headers.contains_key("forwarded") {
+        hops(headers, "forwarded", forwarded_for)
     } else {
-        headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|hop| hop.trim().parse::<IpAddr>().ok())
-            .collect::<Option<_>>()
-            .unwrap_or_default()
+        hops(headers, "x-forwarded-for", |hop| hop.trim().parse().ok())
     };
     let mut nearest = peer;
     for hop in forwarded.into_iter().rev() {
@@ -130,6 +116,20 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Ip
         }
     }
     nearest
+}
+
+/// Every hop of header `name`, in order, across its lines: each comma-separated element read by `hop`.
+/// One element that does not read makes the whole list unusable (empty), as a header that does not parse
+/// names nobody.
+fn hops(headers: &HeaderMap, name: &str, hop: fn(&str) -> Option<IpAddr>) -> Vec<IpAddr> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(hop)
+        .collect::<Option<_>>()
+        .unwrap_or_default()
 }
 
 /// The address in one element of a `Forwarded` header (RFC 7239): `for=192.0.2.1`, `for="[2001:db8::1]:80"`,
