@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use futures_util::StreamExt;
 use soket_client::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -107,11 +107,7 @@ pub async fn run(
 
     let stop = Arc::new(AtomicBool::new(false));
     let attacks = Arc::new(AtomicU64::new(0));
-    let relay_addr: SocketAddr = url
-        .trim_start_matches("ws://")
-        .trim_end_matches("/ws")
-        .parse()
-        .context("the relay's address")?;
+    let relay_addr = relay.addr;
     let attackers: Vec<_> = (0..slowloris)
         .map(|i| {
             let source = IpAddr::from([127, 0, 0, 10 + (i % 10) as u8]);
