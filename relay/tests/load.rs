@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::echo_server;
 use soket_relay::capacity;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
@@ -32,19 +32,7 @@ async fn spawn_relay(flags: &[&str]) -> (Child, SocketAddr) {
         .kill_on_drop(true)
         .spawn()
         .expect("relay starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            if let Some(rest) = line.strip_prefix("Soket relay serving http://") {
-                return rest.trim_end_matches('/').parse().expect("address");
-            }
-        }
-        panic!("the relay ended before serving");
-    })
-    .await
-    .expect("the relay serves within 20 s");
-    // Keep reading, so the relay never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (_, addr) = common::until_serving(&mut child).await;
     (child, addr)
 }
 

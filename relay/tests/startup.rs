@@ -1,10 +1,10 @@
 //! The relay binary at start-up checks that its limits add up: it refuses what cannot work for one
 //! session, raises its open-file limit as far as it needs, and says what it promises beyond the host.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use std::process::Stdio;
+
 use tokio::process::Command;
 
 /// The relay binary with this shell `ulimit` before it, and these flags after `--port 0`.
@@ -30,27 +30,13 @@ fn relay(ulimit: &str, flags: &[&str]) -> Command {
     command
 }
 
-/// The lines the relay printed until it said it serves; panics if it ended first or took over 20 s.
+/// The lines the relay printed until it said it serves, then stops it.
 async fn until_serving(mut command: Command) -> Vec<String> {
     let mut child = command
         .stdout(Stdio::piped())
         .spawn()
         .expect("relay starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut seen = Vec::new();
-    let read = async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            let serving = line.contains("Soket relay serving");
-            seen.push(line);
-            if serving {
-                return;
-            }
-        }
-        panic!("the relay ended before serving:\n{}", seen.join("\n"));
-    };
-    tokio::time::timeout(Duration::from_secs(20), read)
-        .await
-        .expect("the relay serves within 20 s");
+    let (seen, _) = common::until_serving(&mut child).await;
     let _ = child.kill().await;
     seen
 }

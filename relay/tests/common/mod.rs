@@ -394,3 +394,29 @@ pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
         .expect("read");
     reply
 }
+
+/// A relay binary started with its stdout piped: the lines it printed until it said it serves, and where.
+/// Panics if it ended first or took over 20 s; what it prints later is read and dropped, so it never
+/// blocks on a full pipe.
+pub async fn until_serving(child: &mut tokio::process::Child) -> (Vec<String>, SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let stdout = child.stdout.take().expect("the relay's stdout is piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    let addr = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            let serving = line
+                .strip_prefix("Soket relay serving http://")
+                .map(|rest| rest.trim_end_matches('/').parse().expect("address"));
+            seen.push(line);
+            if let Some(addr) = serving {
+                return addr;
+            }
+        }
+        panic!("the relay ended before serving:\n{}", seen.join("\n"));
+    })
+    .await
+    .expect("the relay serves within 20 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (seen, addr)
+}
