@@ -114,12 +114,9 @@ pub fn check_token(query: Option<&str>, config: &Config) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn config(flags: &[&str]) -> Config {
-        let mut args = vec!["soket-relay"];
-        args.extend_from_slice(flags);
-        Config::parse_from(args)
+        Config::with_flags(flags)
     }
 
     fn host(value: &str) -> HeaderMap {

@@ -133,12 +133,9 @@ pub fn raise_nofile(soft: u64) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn config(flags: &[&str]) -> Config {
-        let mut args = vec!["soket-relay"];
-        args.extend_from_slice(flags);
-        Config::parse_from(args)
+        Config::with_flags(flags)
     }
 
     #[test]

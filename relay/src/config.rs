@@ -152,6 +152,12 @@ impl Config {
         Config::parse_from(["soket-relay"])
     }
 
+    /// The configuration of `soket-relay` with these flags, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn with_flags(flags: &[&str]) -> Config {
+        Config::parse_from(std::iter::once(&"soket-relay").chain(flags))
+    }
+
     /// The public host name of listeners.
     pub fn public_host(&self) -> String {
         self.public_host
